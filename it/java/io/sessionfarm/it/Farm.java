@@ -1,0 +1,337 @@
+package io.sessionfarm.it;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * A farm of real Tomcat nodes on loopback: each node is a CATALINA_BASE made from the unpacked
+ * Tomcat distribution, with the sessionfarm JAR in its {@code lib/}, the sample webapp as ROOT and
+ * a {@code context.xml}. Used by {@code ./farm} and by the integration tests.
+ */
+public final class Farm {
+
+    /** Where things are: the Tomcat distribution, the plugin JAR, the webapp, the configuration. */
+    public record Layout(Path tomcatHome, Path jar, Path webapp, Path conf, Path farmDir) {
+
+        /** The layout of a built checkout rooted at {@code root}. */
+        public static Layout of(Path root, Path farmDir) {
+            Path target = root.resolve("target");
+            Path tomcat;
+            try (Stream<Path> dists = Files.list(target.resolve("tomcat"))) {
+                tomcat = dists.filter(p -> p.getFileName().toString().startsWith("apache-tomcat-")).findFirst()
+                        .orElseThrow(() -> new IllegalStateException("no Tomcat under target/tomcat: run ./mvnw package"));
+            } catch (IOException e) {
+                throw new IllegalStateException("no Tomcat under target/tomcat: run ./mvnw package", e);
+            }
+            Path jar;
+            try (Stream<Path> jars = Files.list(target)) {
+                jar = jars.filter(p -> p.getFileName().toString().matches("sessionfarm-[^o].*\\.jar")).findFirst()
+                        .orElseThrow(() -> new IllegalStateException("no sessionfarm JAR in target/: run ./mvnw package"));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            return new Layout(tomcat, jar, root.resolve("sample-webapp"), root.resolve("conf"), farmDir);
+        }
+    }
+
+    /** How nodes reach PostgreSQL. */
+    public record Store(String jdbcUrl, String username, String password) {
+    }
+
+    public record Node(String name, Path base, int port) {
+        public URI url(String path) {
+            return URI.create("http://127.0.0.1:" + port + path);
+        }
+
+        public Path log() {
+            return base.resolve("logs/console.log");
+        }
+
+        Path pidFile() {
+            return base.resolve("node.pid");
+        }
+
+        public Optional<ProcessHandle> process() {
+            try {
+                return ProcessHandle.of(Long.parseLong(Files.readString(pidFile()).trim())).filter(ProcessHandle::isAlive);
+            } catch (IOException | NumberFormatException e) {
+                return Optional.empty();
+            }
+        }
+    }
+
+    private static final HttpClient PROBE = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+
+    private final Layout layout;
+    private final Store store;
+
+    public Farm(Layout layout, Store store) {
+        this.layout = layout;
+        this.store = store;
+    }
+
+    /** Builds a node's CATALINA_BASE with the farm's own conf/context.xml. */
+    public Node create(String name, int port) throws IOException {
+        return create(name, port, layout.conf().resolve("context.xml"));
+    }
+
+    /** Builds a node's CATALINA_BASE, anew, with the given context.xml. */
+    public Node create(String name, int port, Path contextXml) throws IOException {
+        Path base = layout.farmDir().resolve(name);
+        deleteTree(base);
+        for (String dir : List.of("conf", "lib", "logs", "temp", "work", "webapps")) {
+            Files.createDirectories(base.resolve(dir));
+        }
+        try (Stream<Path> files = Files.list(layout.tomcatHome().resolve("conf"))) {
+            for (Path file : files.filter(Files::isRegularFile).toList()) {
+                Files.copy(file, base.resolve("conf").resolve(file.getFileName()));
+            }
+        }
+        Files.copy(layout.conf().resolve("server.xml"), base.resolve("conf/server.xml"), StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(contextXml, base.resolve("conf/context.xml"), StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(layout.jar(), base.resolve("lib").resolve(layout.jar().getFileName()));
+        copyTree(layout.webapp(), base.resolve("webapps/ROOT"));
+        // Read by Tomcat into system properties, which fill the ${...} in server.xml and context.xml;
+        // kept in a file so the password never shows on a command line.
+        Files.writeString(base.resolve("conf/catalina.properties"), String.join("\n", "",
+                "sessionfarm.node=" + name,
+                "sessionfarm.http.port=" + port,
+                "sessionfarm.jdbcUrl=" + store.jdbcUrl(),
+                "sessionfarm.username=" + store.username(),
+                "sessionfarm.password=" + store.password(), ""), StandardOpenOption.APPEND);
+        return new Node(name, base, port);
+    }
+
+    /** The node as an earlier run left it, if there is one. */
+    public Optional<Node> existing(String name) {
+        Path base = layout.farmDir().resolve(name);
+        try {
+            for (String line : Files.readAllLines(base.resolve("conf/catalina.properties"))) {
+                if (line.startsWith("sessionfarm.http.port=")) {
+                    return Optional.of(new Node(name, base, Integer.parseInt(line.substring(line.indexOf('=') + 1).trim())));
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            // no such node
+        }
+        return Optional.empty();
+    }
+
+    public List<Node> existingNodes() throws IOException {
+        List<Node> nodes = new ArrayList<>();
+        if (Files.isDirectory(layout.farmDir())) {
+            try (Stream<Path> dirs = Files.list(layout.farmDir())) {
+                for (Path dir : dirs.sorted().toList()) {
+                    existing(dir.getFileName().toString()).ifPresent(nodes::add);
+                }
+            }
+        }
+        return nodes;
+    }
+
+    /** Starts the node's Tomcat in the background; its output goes to logs/console.log. */
+    public Process start(Node node) throws IOException {
+        Path javaHome = Path.of(System.getProperty("java.home"));
+        ProcessBuilder builder = new ProcessBuilder(layout.tomcatHome().resolve("bin/catalina.sh").toString(), "run")
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(node.log().toFile()));
+        builder.environment().put("CATALINA_HOME", layout.tomcatHome().toString());
+        builder.environment().put("CATALINA_BASE", node.base().toString());
+        builder.environment().put("JAVA_HOME", javaHome.toString());
+        builder.environment().remove("JRE_HOME");
+        builder.environment().put("CATALINA_OPTS", "-Xms128m -Xmx512m --enable-native-access=ALL-UNNAMED");
+        Process process = builder.start(); // catalina.sh execs java: this pid is Tomcat's
+        Files.writeString(node.pidFile(), Long.toString(process.pid()));
+        return process;
+    }
+
+    /** Waits until the node answers HTTP; fails with the tail of its log if it dies or times out. */
+    public void awaitUp(Node node, Duration timeout) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (isUp(node)) {
+                return;
+            }
+            if (node.process().isEmpty()) {
+                throw new IllegalStateException(node.name() + " exited during start; its log ends:\n" + tail(node, 40));
+            }
+            Thread.sleep(200);
+        }
+        throw new IllegalStateException(node.name() + " did not answer within " + timeout + "; its log ends:\n" + tail(node, 40));
+    }
+
+    public boolean isUp(Node node) {
+        try {
+            HttpResponse<String> response = PROBE.send(HttpRequest.newBuilder(node.url("/api/ping"))
+                    .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+            return response.statusCode() == 200;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /** A clean stop (SIGTERM: Tomcat runs its shutdown hook), forced after the timeout. */
+    public void stop(Node node, Duration timeout) throws InterruptedException {
+        Optional<ProcessHandle> process = node.process();
+        if (process.isEmpty()) {
+            return;
+        }
+        process.get().destroy();
+        try {
+            process.get().onExit().get(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            kill(node);
+        }
+    }
+
+    /** kill -9: the node dies with whatever it had not written. */
+    public void kill(Node node) throws InterruptedException {
+        Optional<ProcessHandle> process = node.process();
+        if (process.isPresent()) {
+            process.get().destroyForcibly();
+            try {
+                process.get().onExit().get(30, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                throw new IllegalStateException(node.name() + " survived kill -9", e);
+            }
+        }
+    }
+
+    public static String tail(Node node, int lines) {
+        try {
+            List<String> all = Files.readAllLines(node.log());
+            return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+        } catch (IOException e) {
+            return "(no log: " + e.getMessage() + ")";
+        }
+    }
+
+    /** A free loopback port, preferring {@code preferred}. */
+    public static int freePort(int preferred) throws IOException {
+        if (preferred > 0) {
+            try (ServerSocket socket = new ServerSocket()) {
+                socket.bind(new InetSocketAddress("127.0.0.1", preferred));
+                return preferred;
+            } catch (IOException taken) {
+                // fall through to any free port
+            }
+        }
+        try (ServerSocket socket = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        }
+    }
+
+    static void deleteTree(Path dir) throws IOException {
+        if (Files.exists(dir)) {
+            try (Stream<Path> paths = Files.walk(dir)) {
+                for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.delete(path);
+                }
+            }
+        }
+    }
+
+    static void copyTree(Path from, Path to) throws IOException {
+        try (Stream<Path> paths = Files.walk(from)) {
+            for (Path path : paths.toList()) {
+                Path target = to.resolve(from.relativize(path).toString());
+                if (Files.isDirectory(path)) {
+                    Files.createDirectories(target);
+                } else {
+                    Files.copy(path, target);
+                }
+            }
+        }
+    }
+
+    // ---- ./farm ---------------------------------------------------------------------------------
+
+    /** {@code ./farm up [--nodes N] | status | down}: run from the checkout's root after a build. */
+    public static void main(String[] args) throws Exception {
+        Path root = Path.of("").toAbsolutePath();
+        Farm farm = new Farm(Layout.of(root, root.resolve("target/farm")), new Store(
+                env("SESSIONFARM_JDBC_URL", "jdbc:postgresql://127.0.0.1:5432/test"),
+                env("SESSIONFARM_DB_USER", "postgres"), env("SESSIONFARM_DB_PASSWORD", "")));
+        String command = args.length == 0 ? "status" : args[0];
+        switch (command) {
+            case "up" -> farm.up(args.length >= 3 && args[1].equals("--nodes") ? Integer.parseInt(args[2]) : 3);
+            case "status" -> farm.status();
+            case "down" -> farm.down();
+            default -> {
+                System.err.println("usage: ./farm up [--nodes N] | status | down");
+                System.exit(2);
+            }
+        }
+    }
+
+    private void up(int count) throws Exception {
+        if (count < 1 || count > 9) {
+            throw new IllegalArgumentException("--nodes takes 1 to 9");
+        }
+        down();
+        List<Node> nodes = new ArrayList<>();
+        for (int i = 1; i <= count; i++) {
+            Node node = create("node" + i, freePort(8080 + i));
+            System.out.println("starting " + node.name() + " on port " + node.port() + " ...");
+            start(node);
+            nodes.add(node);
+        }
+        for (Node node : nodes) {
+            try {
+                awaitUp(node, Duration.ofSeconds(90));
+            } catch (IllegalStateException e) {
+                System.err.println(e.getMessage());
+                System.err.println("Is PostgreSQL reachable at " + store.jdbcUrl()
+                        + "? Set SESSIONFARM_JDBC_URL, SESSIONFARM_DB_USER and SESSIONFARM_DB_PASSWORD to use another.");
+                down();
+                System.exit(1);
+            }
+            System.out.println(node.name() + " is up: " + node.url("/"));
+        }
+        System.out.println("Open any node's URL, fill a cart, then use another node: the cart follows."
+                + " ./farm status shows the nodes, ./farm down stops them.");
+    }
+
+    private void status() throws IOException {
+        List<Node> nodes = existingNodes();
+        if (nodes.isEmpty()) {
+            System.out.println("no farm: ./farm up starts one");
+        }
+        for (Node node : nodes) {
+            System.out.println(node.name() + "  " + node.url("/") + "  " + (isUp(node) ? "up" : "down"));
+        }
+    }
+
+    private void down() throws Exception {
+        for (Node node : existingNodes()) {
+            if (node.process().isPresent()) {
+                System.out.println("stopping " + node.name() + " ...");
+                stop(node, Duration.ofSeconds(30));
+            }
+        }
+    }
+
+    private static String env(String name, String dflt) {
+        String value = System.getenv(name);
+        return value == null || value.isEmpty() ? dflt : value;
+    }
+}

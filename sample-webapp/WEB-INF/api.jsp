@@ -1,0 +1,104 @@
+<%@ page contentType="application/json;charset=UTF-8" pageEncoding="UTF-8" session="false"
+    import="java.util.*,jakarta.servlet.http.HttpSession" %><%!
+    /** Not Serializable on purpose: shows that such an attribute stays local and breaks nothing. */
+    public static final class LocalOnly {
+        private final Thread owner = Thread.currentThread();
+        @Override public String toString() { return "held by " + owner.getName(); }
+    }
+
+    static String quote(Object value) {
+        StringBuilder out = new StringBuilder("\"");
+        for (char c : String.valueOf(value).toCharArray()) {
+            switch (c) {
+                case '"' -> out.append("\\\"");
+                case '\\' -> out.append("\\\\");
+                default -> { if (c < 0x20) out.append(String.format("\\u%04x", (int) c)); else out.append(c); }
+            }
+        }
+        return out.append('"').toString();
+    }
+
+    static String toJson(Object value) {
+        if (value instanceof Number || value instanceof Boolean) return value.toString();
+        if (value instanceof Collection<?> items) {
+            StringJoiner out = new StringJoiner(",", "[", "]");
+            items.forEach(item -> out.add(toJson(item)));
+            return out.toString();
+        }
+        if (value instanceof Map<?, ?> entries) {
+            StringJoiner out = new StringJoiner(",", "{", "}");
+            entries.forEach((k, v) -> out.add(quote(k) + ":" + toJson(v)));
+            return out.toString();
+        }
+        return quote(value);
+    }
+%><%
+    String node = System.getProperty("sessionfarm.node", "node");
+    String op = request.getPathInfo() == null ? "/" : request.getPathInfo();
+    String name = request.getParameter("name");
+    String value = request.getParameter("value");
+    Map<String, Object> reply = new LinkedHashMap<>();
+    reply.put("node", node);
+    HttpSession session;
+    switch (op) {
+        case "/ping" -> reply.put("up", true);
+        case "/whoami" -> {
+            session = request.getSession();
+            Integer counter = (Integer) session.getAttribute("counter");
+            counter = counter == null ? 1 : counter + 1;
+            session.setAttribute("counter", counter);
+            reply.put("counter", counter);
+            reply.put("new", session.isNew());
+        }
+        case "/set" -> {
+            session = request.getSession();
+            session.setAttribute(name, value);
+            reply.put(name, value);
+        }
+        case "/append" -> {
+            // Changed in place, without a second setAttribute: the Manager must still notice.
+            session = request.getSession();
+            @SuppressWarnings("unchecked")
+            List<String> list = (List<String>) session.getAttribute(name);
+            if (list == null) {
+                list = new ArrayList<>();
+                session.setAttribute(name, list);
+            }
+            list.add(value);
+            reply.put(name, list);
+        }
+        case "/get" -> {
+            session = request.getSession(false);
+            reply.put("session", session != null);
+            if (session != null) {
+                Map<String, Object> attributes = new TreeMap<>();
+                for (String key : Collections.list(session.getAttributeNames())) {
+                    Object attribute = session.getAttribute(key);
+                    attributes.put(key, attribute instanceof LocalOnly ? attribute.toString() : attribute);
+                }
+                reply.put("attributes", attributes);
+            }
+        }
+        case "/local-only" -> {
+            session = request.getSession();
+            session.setAttribute("localOnly", new LocalOnly());
+            session.setAttribute("note", value);
+        }
+        case "/login" -> {
+            request.getSession();
+            request.changeSessionId();
+            request.getSession().setAttribute("user", value);
+            reply.put("user", value);
+        }
+        case "/invalidate" -> {
+            session = request.getSession(false);
+            if (session != null) session.invalidate();
+            reply.put("invalidated", session != null);
+        }
+        default -> {
+            response.setStatus(404);
+            reply.put("error", "unknown operation");
+        }
+    }
+    out.print(toJson(reply));
+%>

@@ -1,0 +1,92 @@
+package io.sessionfarm.session;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+
+import jakarta.servlet.AsyncEvent;
+import jakarta.servlet.AsyncListener;
+import jakarta.servlet.ServletException;
+
+import org.apache.catalina.Manager;
+import org.apache.catalina.Session;
+import org.apache.catalina.connector.Request;
+import org.apache.catalina.connector.Response;
+import org.apache.catalina.valves.ValveBase;
+
+/**
+ * Ends each request with the checkpoint its session's policy asks for, before the response is
+ * sent (seed 003 claims 4 and 24). The Manager installs it first in the context's pipeline, so it
+ * also sees sessions an authenticator touched. Asynchronous requests are handled when they complete.
+ */
+public final class CheckpointValve extends ValveBase {
+
+    /** Sessions the current request obtained, recorded by {@link FarmSession#access()}. */
+    private static final ThreadLocal<List<FarmSession>> ACCESSED = new ThreadLocal<>();
+    private static final String ASYNC_NOTE = CheckpointValve.class.getName() + ".async";
+
+    public CheckpointValve() {
+        super(true);
+    }
+
+    static void accessed(FarmSession session) {
+        List<FarmSession> sessions = ACCESSED.get();
+        if (sessions != null && !sessions.contains(session)) {
+            sessions.add(session);
+        }
+    }
+
+    @Override
+    public void invoke(Request request, Response response) throws IOException, ServletException {
+        List<FarmSession> outer = ACCESSED.get();
+        List<FarmSession> accessed = new ArrayList<>(1);
+        ACCESSED.set(accessed);
+        try {
+            getNext().invoke(request, response);
+        } finally {
+            ACCESSED.set(outer);
+            if (request.isAsync()) {
+                completeLater(request);
+            } else if (request.getNote(ASYNC_NOTE) == null) {
+                accessed.forEach(CheckpointValve::requestEnded);
+            }
+        }
+    }
+
+    /** An async request's session is checkpointed when it completes, on whichever thread that is. */
+    private static void completeLater(Request request) {
+        if (request.getNote(ASYNC_NOTE) != null) {
+            return;
+        }
+        request.setNote(ASYNC_NOTE, Boolean.TRUE);
+        request.getAsyncContext().addListener(new AsyncListener() {
+            @Override
+            public void onComplete(AsyncEvent event) {
+                Session session = request.getSessionInternal(false);
+                if (session instanceof FarmSession farmSession) {
+                    requestEnded(farmSession);
+                }
+            }
+
+            @Override
+            public void onTimeout(AsyncEvent event) {
+            }
+
+            @Override
+            public void onError(AsyncEvent event) {
+            }
+
+            @Override
+            public void onStartAsync(AsyncEvent event) {
+                event.getAsyncContext().addListener(this);
+            }
+        });
+    }
+
+    private static void requestEnded(FarmSession session) {
+        Manager manager = session.getManager();
+        if (manager instanceof FarmManager farmManager) {
+            farmManager.requestEnded(session);
+        }
+    }
+}

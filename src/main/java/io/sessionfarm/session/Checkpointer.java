@@ -1,0 +1,197 @@
+package io.sessionfarm.session;
+
+import java.sql.SQLException;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.concurrent.atomic.LongAdder;
+
+import io.sessionfarm.session.CheckpointPolicy.Trigger;
+import io.sessionfarm.session.FarmSession.Delta;
+import io.sessionfarm.session.ManagerSettings.ConflictPolicy;
+import io.sessionfarm.store.Checkpoint;
+import io.sessionfarm.store.SessionStore;
+import io.sessionfarm.store.StoredSession;
+
+/**
+ * Writes sessions to the store: only the attributes that changed, as a compare-and-set on the
+ * session's version. When another node wrote first, its changes are taken in, attributes changed
+ * on both sides are settled by the {@link ConflictPolicy}, and the write is tried again.
+ */
+final class Checkpointer {
+
+    private static final int MAX_ATTEMPTS = 5;
+
+    private final FarmManager manager;
+    private final SessionStore store;
+    private final AttributeCodec codec;
+    private final ConflictPolicy conflictPolicy;
+    private final StoreGate gate;
+
+    private final Map<Trigger, LongAdder> written = new EnumMap<>(Trigger.class);
+    final LongAdder skippedUnchanged = new LongAdder();
+    final LongAdder expiryExtensions = new LongAdder();
+    final LongAdder refreshes = new LongAdder();
+    final LongAdder conflicts = new LongAdder();
+
+    Checkpointer(FarmManager manager, SessionStore store, AttributeCodec codec, ConflictPolicy conflictPolicy,
+            StoreGate gate) {
+        this.manager = manager;
+        this.store = store;
+        this.codec = codec;
+        this.conflictPolicy = conflictPolicy;
+        this.gate = gate;
+        for (Trigger trigger : Trigger.values()) {
+            written.put(trigger, new LongAdder());
+        }
+    }
+
+    long written(Trigger trigger) {
+        return written.get(trigger).sum();
+    }
+
+    /**
+     * Writes what changed in the session. Serialized per session; on a store failure the changes
+     * stay owed and are found again by the next attempt.
+     */
+    void checkpoint(FarmSession session, Trigger trigger, long now) {
+        session.checkpointLock.lock();
+        try {
+            if (!session.isLive()) {
+                return;
+            }
+            Delta delta = session.collectChanges();
+            if (delta.isEmpty() && session.isStored()) {
+                skippedUnchanged.increment();
+                session.nothingToCheckpoint(now);
+                extendExpiry(session, now);
+                return;
+            }
+            if (!gate.open()) {
+                session.checkpointFailed(delta);
+                return;
+            }
+            try {
+                write(session, delta, trigger, now);
+                gate.succeeded();
+            } catch (SQLException e) {
+                gate.failed(e);
+                session.checkpointFailed(delta);
+            }
+        } finally {
+            session.checkpointLock.unlock();
+        }
+    }
+
+    private void write(FarmSession session, Delta delta, Trigger trigger, long now) throws SQLException {
+        for (int attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+            Checkpoint checkpoint = session.toCheckpoint(delta);
+            OptionalLong version = store.save(checkpoint);
+            if (version.isPresent()) {
+                session.checkpointed(delta, version.getAsLong(), now);
+                written.get(trigger).increment();
+                return;
+            }
+            StoredSession current = store.load(session.getIdInternal());
+            if (current == null) {
+                if (session.isStored()) {
+                    manager.goneElsewhere(session); // invalidated or expired on another node
+                    return;
+                }
+                continue; // lost a race to create the row; try again
+            }
+            if (!session.isStored() && current.version() > 0) {
+                // Two nodes created the same id: impossible with random ids; keep what is stored.
+                session.restore(current, codec, manager.webappClassLoader());
+            }
+            merge(session, delta, current);
+        }
+        session.checkpointFailed(delta);
+        manager.log().warn(FarmManager.messages.getString("farmManager.checkpointGaveUp",
+                FarmManager.hashed(session.getIdInternal()), Integer.valueOf(MAX_ATTEMPTS)));
+    }
+
+    /** Takes in what another node wrote and settles attributes both changed. */
+    private void merge(FarmSession session, Delta delta, StoredSession current) {
+        Set<String> clashing = session.adopt(current, delta.names(), codec, manager.webappClassLoader());
+        if (clashing.isEmpty()) {
+            return;
+        }
+        conflicts.increment();
+        if (conflictPolicy == ConflictPolicy.KEEP_STORED) {
+            for (String name : clashing) {
+                delta.drop(name);
+                StoredSession.StoredAttribute theirs = current.attributes().get(name);
+                if (theirs == null) {
+                    session.dropLocally(name);
+                } else {
+                    session.takeStoredValue(name, theirs.value(), codec, manager.webappClassLoader());
+                }
+            }
+        }
+        manager.log().warn(FarmManager.messages.getString("farmManager.conflict",
+                FarmManager.hashed(session.getIdInternal()), clashing, ManagerSettings.camel(conflictPolicy)));
+    }
+
+    /**
+     * Brings a local copy up to what the store holds, keeping changes made here and not yet
+     * written. Used before serving a copy that another node may have changed.
+     */
+    void refresh(FarmSession session, StoredSession stored) {
+        session.checkpointLock.lock();
+        try {
+            Set<String> ours = session.pendingNames();
+            if (!session.adopt(stored, ours, codec, manager.webappClassLoader()).isEmpty()) {
+                conflicts.increment();
+            }
+            refreshes.increment();
+        } finally {
+            session.checkpointLock.unlock();
+        }
+    }
+
+    /**
+     * A session in use must not look expired to other nodes: its stored expiry is pushed forward,
+     * at most once per half idle timeout, without a new version.
+     */
+    void extendExpiry(FarmSession session, long now) {
+        int maxInactive = session.getMaxInactiveInterval();
+        if (!session.isStored() || maxInactive <= 0
+                || session.storedExpiresAt() - now >= maxInactive * 1000L / 2 || !gate.open()) {
+            return;
+        }
+        long expiresAt = Checkpoint.expiresAt(now, maxInactive);
+        try {
+            if (store.touch(session.getIdInternal(), now, expiresAt)) {
+                session.touched(expiresAt);
+                expiryExtensions.increment();
+            }
+            gate.succeeded();
+        } catch (SQLException e) {
+            gate.failed(e);
+        }
+    }
+
+    /** Moves the stored copy with a changed session id; if that fails the next checkpoint writes it anew. */
+    void renamed(FarmSession session, String oldId, String newId) {
+        session.checkpointLock.lock();
+        try {
+            if (!session.isStored()) {
+                return;
+            }
+            try {
+                if (!store.rename(oldId, newId)) {
+                    session.forgetStoredState();
+                }
+                gate.succeeded();
+            } catch (SQLException e) {
+                gate.failed(e);
+                session.forgetStoredState();
+                manager.deleteLater(oldId);
+            }
+        } finally {
+            session.checkpointLock.unlock();
+        }
+    }
+}

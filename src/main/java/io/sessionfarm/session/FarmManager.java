@@ -1,0 +1,595 @@
+package io.sessionfarm.session;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+
+import javax.naming.InitialContext;
+import javax.naming.NamingException;
+import javax.sql.DataSource;
+
+import org.apache.catalina.Context;
+import org.apache.catalina.LifecycleException;
+import org.apache.catalina.LifecycleState;
+import org.apache.catalina.Session;
+import org.apache.catalina.Valve;
+import org.apache.catalina.session.ManagerBase;
+import org.apache.juli.logging.Log;
+import org.apache.juli.logging.LogFactory;
+import org.apache.tomcat.util.res.StringManager;
+
+import io.sessionfarm.session.CheckpointPolicy.Trigger;
+import io.sessionfarm.session.ManagerSettings.Mode;
+import io.sessionfarm.store.Database;
+import io.sessionfarm.store.SessionStore;
+import io.sessionfarm.store.SessionStore.ExpiredSession;
+import io.sessionfarm.store.StoredSession;
+import io.sessionfarm.store.StoredSession.Stamp;
+
+/**
+ * A Tomcat {@code <Manager>} that keeps sessions in this node's memory and checkpoints them to
+ * PostgreSQL, so that any node of a farm can take over any session.
+ *
+ * <pre>{@code <Manager className="io.sessionfarm.session.FarmManager"
+ *          jdbcUrl="jdbc:postgresql://127.0.0.1:5432/app" username="app" password="..."
+ *          checkpointAfterRequests="1"/>}</pre>
+ *
+ * Setters only store strings; everything is parsed and checked in {@link #startInternal()}, where
+ * a bad value — or an attribute this Manager does not know — stops the context.
+ */
+public class FarmManager extends ManagerBase {
+
+    static final StringManager messages = StringManager.getManager(FarmManager.class);
+
+    /** How often the poller looks for sessions whose interval checkpoint is due. */
+    static final int POLL_SECONDS = 1;
+    static final int SWEEP_BATCH = 500;
+    private static final int MAX_SESSION_ID_LENGTH = 256;
+
+    private final Log log = LogFactory.getLog(FarmManager.class); // per instance: this class lives in lib/
+
+    private final Map<String, String> raw = new ConcurrentHashMap<>();
+    private final List<String> unknownAttributes = new ArrayList<>();
+
+    private ManagerSettings settings;
+    private Database database;
+    private SessionStore store;
+    private AttributeCodec codec;
+    private Checkpointer checkpointer;
+    private StoreGate gate;
+    private ScheduledThreadPoolExecutor executor;
+
+    private final Object[] loadLocks = new Object[64];
+    private final Set<String> expiryInFlight = ConcurrentHashMap.newKeySet();
+    private final Set<String> pendingDeletes = ConcurrentHashMap.newKeySet();
+    private final Set<String> warnedUnserializable = ConcurrentHashMap.newKeySet();
+
+    private final LongAdder loadsFromStore = new LongAdder();
+    private final LongAdder expiredBySweep = new LongAdder();
+    private final LongAdder droppedStaleCopies = new LongAdder();
+    private final LongAdder attributesNotSerializable = new LongAdder();
+    private final LongAdder attributesUnreadable = new LongAdder();
+
+    public FarmManager() {
+        for (int i = 0; i < loadLocks.length; i++) {
+            loadLocks[i] = new Object();
+        }
+    }
+
+    // ---- configuration: setters store, startInternal() checks ----------------------------------
+
+    public void setJdbcUrl(String value) { raw.put("jdbcUrl", value); }
+    public String getJdbcUrl() { String url = raw.get("jdbcUrl"); return url == null ? null : ManagerSettings.maskUrl(url); }
+    public void setUsername(String value) { raw.put("username", value); }
+    public String getUsername() { return raw.get("username"); }
+    /** Write-only: there is no getter, so JMX and configuration dumps cannot show it. */
+    public void setPassword(String value) { raw.put("password", value); }
+    public void setDataSourceName(String value) { raw.put("dataSourceName", value); }
+    public String getDataSourceName() { return raw.get("dataSourceName"); }
+    public void setPoolSize(String value) { raw.put("poolSize", value); }
+    public String getPoolSize() { return raw.get("poolSize"); }
+    public void setStoreTimeout(String value) { raw.put("storeTimeout", value); }
+    public String getStoreTimeout() { return raw.get("storeTimeout"); }
+    public void setCheckpointOnCreate(String value) { raw.put("checkpointOnCreate", value); }
+    public String getCheckpointOnCreate() { return raw.get("checkpointOnCreate"); }
+    public void setCheckpointInterval(String value) { raw.put("checkpointInterval", value); }
+    public String getCheckpointInterval() { return raw.get("checkpointInterval"); }
+    public void setCheckpointAfterUpdates(String value) { raw.put("checkpointAfterUpdates", value); }
+    public String getCheckpointAfterUpdates() { return raw.get("checkpointAfterUpdates"); }
+    public void setCheckpointAfterRequests(String value) { raw.put("checkpointAfterRequests", value); }
+    public String getCheckpointAfterRequests() { return raw.get("checkpointAfterRequests"); }
+    public void setMode(String value) { raw.put("mode", value); }
+    public String getMode() { return raw.get("mode"); }
+    public void setConflictPolicy(String value) { raw.put("conflictPolicy", value); }
+    public String getConflictPolicy() { return raw.get("conflictPolicy"); }
+    public void setAllowedClasses(String value) { raw.put("allowedClasses", value); }
+    public String getAllowedClasses() { return raw.get("allowedClasses"); }
+    public void setExpirySweepInterval(String value) { raw.put("expirySweepInterval", value); }
+    public String getExpirySweepInterval() { return raw.get("expirySweepInterval"); }
+
+    /**
+     * Tomcat's digester calls this for an attribute with no setter. Such an attribute is almost
+     * always a typo; it is remembered so that start can refuse it instead of ignoring it.
+     */
+    public boolean setProperty(String name, String value) {
+        synchronized (unknownAttributes) {
+            unknownAttributes.add(name);
+        }
+        return true;
+    }
+
+    // ---- lifecycle -----------------------------------------------------------------------------
+
+    /** Installs the checkpoint valve as soon as the Manager joins its context, ahead of any authenticator. */
+    @Override
+    public void setContext(Context context) {
+        super.setContext(context);
+        if (context != null) {
+            for (Valve valve : context.getPipeline().getValves()) {
+                if (valve instanceof CheckpointValve) {
+                    return;
+                }
+            }
+            context.getPipeline().addValve(new CheckpointValve());
+        }
+    }
+
+    @Override
+    protected void startInternal() throws LifecycleException {
+        super.startInternal();
+        settings = configured();
+        try {
+            database = openDatabase();
+        } catch (SQLException | NamingException e) {
+            throw new LifecycleException(messages.getString("farmManager.storeUnreachable", appName(),
+                    settings.jdbcUrl() == null ? settings.dataSourceName() : ManagerSettings.maskUrl(settings.jdbcUrl()),
+                    settings.username(), e.getMessage()), e);
+        }
+        gate = new StoreGate(log, appName());
+        store = new SessionStore(database.dataSource(), appName());
+        codec = new AttributeCodec(settings.deserializationFilter());
+        checkpointer = new Checkpointer(this, store, codec, settings.conflictPolicy(), gate);
+        executor = newExecutor();
+        executor.scheduleWithFixedDelay(this::poll, POLL_SECONDS, POLL_SECONDS, TimeUnit.SECONDS);
+        long sweep = settings.expirySweepSeconds();
+        // Nodes start together; a random first delay spreads their sweeps apart.
+        executor.scheduleWithFixedDelay(this::sweep, ThreadLocalRandom.current().nextLong(1, sweep + 1), sweep,
+                TimeUnit.SECONDS);
+        log.info(messages.getString("farmManager.started", appName(), settings, settings.policy().lossBound()));
+        setState(LifecycleState.STARTING);
+    }
+
+    private ManagerSettings configured() throws LifecycleException {
+        synchronized (unknownAttributes) {
+            if (!unknownAttributes.isEmpty()) {
+                throw new LifecycleException(messages.getString("farmManager.unknownAttribute", appName(),
+                        unknownAttributes, new java.util.TreeSet<>(ManagerSettings.ATTRIBUTES)));
+            }
+        }
+        try {
+            return ManagerSettings.parse(raw);
+        } catch (IllegalArgumentException e) {
+            throw new LifecycleException(messages.getString("farmManager.badConfiguration", appName(), e.getMessage()));
+        }
+    }
+
+    private Database openDatabase() throws SQLException, NamingException {
+        if (settings.dataSourceName() != null) {
+            Context context = getContext();
+            ClassLoader previous = context.bind(false, null);
+            try {
+                javax.naming.Context env = (javax.naming.Context) new InitialContext().lookup("java:comp/env");
+                return Database.of((DataSource) env.lookup(settings.dataSourceName()));
+            } finally {
+                context.unbind(false, previous);
+            }
+        }
+        return Database.open(settings.jdbcUrl(), settings.username(), settings.password(), settings.poolSize(),
+                settings.storeTimeoutMillis(), "sessionfarm-" + appName().replaceAll("[^A-Za-z0-9.]+", "-"));
+    }
+
+    private ScheduledThreadPoolExecutor newExecutor() {
+        AtomicInteger count = new AtomicInteger();
+        String prefix = "sessionfarm-" + appName().replaceAll("[^A-Za-z0-9.]+", "-") + "-";
+        ScheduledThreadPoolExecutor pool = new ScheduledThreadPoolExecutor(2, task -> {
+            Thread thread = new Thread(task, prefix + count.incrementAndGet());
+            thread.setDaemon(true);
+            // Not the webapp's loader: a thread must never pin a stopped webapp in memory.
+            thread.setContextClassLoader(FarmManager.class.getClassLoader());
+            return thread;
+        });
+        pool.setRemoveOnCancelPolicy(true);
+        pool.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
+        return pool;
+    }
+
+    @Override
+    protected void stopInternal() throws LifecycleException {
+        setState(LifecycleState.STOPPING);
+        if (executor != null) {
+            executor.shutdown();
+            try {
+                if (!executor.awaitTermination(10, TimeUnit.SECONDS)) {
+                    executor.shutdownNow();
+                }
+            } catch (InterruptedException e) {
+                executor.shutdownNow();
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (checkpointer != null) {
+            // Leaving the farm is not expiring: sessions stay in the store for the other nodes.
+            long now = System.currentTimeMillis();
+            for (Session session : findSessions()) {
+                if (session instanceof FarmSession farmSession && farmSession.mayHaveChanged()) {
+                    checkpointer.checkpoint(farmSession, Trigger.STOP, now);
+                }
+            }
+        }
+        sessions.clear();
+        if (database != null) {
+            database.close();
+            database = null;
+        }
+        super.stopInternal();
+    }
+
+    /** Sessions live in the store; there is nothing to load or unload at restart. */
+    @Override
+    public void load() {
+    }
+
+    @Override
+    public void unload() {
+    }
+
+    // ---- sessions ------------------------------------------------------------------------------
+
+    @Override
+    public Session createEmptySession() {
+        return new FarmSession(this);
+    }
+
+    /**
+     * The local copy if it is current; otherwise the stored session (takeover after a node died or
+     * a balancer moved the client). Called once per request; may read the store.
+     */
+    @Override
+    public Session findSession(String id) throws IOException {
+        if (id == null || id.length() > MAX_SESSION_ID_LENGTH) {
+            return null;
+        }
+        Session local = sessions.get(id);
+        if (local instanceof FarmSession session) {
+            boolean check = session.isStored()
+                    && (settings.mode() == Mode.SHARED || idleHere(session, System.currentTimeMillis()));
+            return check ? current(session) : session;
+        }
+        return local != null ? local : load(id);
+    }
+
+    private static boolean idleHere(FarmSession session, long now) {
+        int maxInactive = session.getMaxInactiveInterval();
+        return maxInactive > 0 && now - session.getThisAccessedTimeInternal() >= maxInactive * 1000L;
+    }
+
+    /** Checks a local copy against the store's version: one primary-key read. */
+    private Session current(FarmSession session) {
+        if (!gate.open()) {
+            return session; // degraded: serve from memory
+        }
+        String id = session.getIdInternal();
+        try {
+            Stamp stamp = store.stamp(id);
+            if (stamp == null) {
+                gate.succeeded();
+                goneElsewhere(session);
+                return null;
+            }
+            if (stamp.version() != session.storedVersion()) {
+                StoredSession stored = store.load(id);
+                if (stored == null) {
+                    goneElsewhere(session);
+                    return null;
+                }
+                checkpointer.refresh(session, stored);
+            } else {
+                session.accessedElsewhere(stamp.lastAccess(), stamp.expiresAt());
+            }
+            gate.succeeded();
+        } catch (SQLException e) {
+            gate.failed(e);
+        }
+        return session;
+    }
+
+    private Session load(String id) {
+        if (!gate.open()) {
+            return null;
+        }
+        synchronized (loadLocks[Math.floorMod(id.hashCode(), loadLocks.length)]) {
+            Session again = sessions.get(id);
+            if (again != null) {
+                return again;
+            }
+            StoredSession stored;
+            try {
+                stored = store.load(id);
+                gate.succeeded();
+            } catch (SQLException e) {
+                gate.failed(e);
+                return null;
+            }
+            if (stored == null || stored.expiresAt() <= System.currentTimeMillis()) {
+                return null;
+            }
+            FarmSession session = (FarmSession) createEmptySession();
+            session.restore(stored, codec, webappClassLoader());
+            add(session);
+            loadsFromStore.increment();
+            session.activate();
+            return session;
+        }
+    }
+
+    /** The session was invalidated, expired or renamed on another node: forget this copy quietly. */
+    void goneElsewhere(FarmSession session) {
+        session.setValid(false);
+        remove(session);
+        droppedStaleCopies.increment();
+    }
+
+    @Override
+    protected void changeSessionId(Session session, String newId, boolean notifySessionListeners,
+            boolean notifyContainerListeners) {
+        String oldId = session.getIdInternal();
+        super.changeSessionId(session, newId, notifySessionListeners, notifyContainerListeners);
+        if (session instanceof FarmSession farmSession && checkpointer != null) {
+            checkpointer.renamed(farmSession, oldId, newId);
+        }
+    }
+
+    /** End of a request that used this session: checkpoint if the policy says so. */
+    void requestEnded(FarmSession session) {
+        if (!session.isLive() || checkpointer == null) {
+            return;
+        }
+        session.requestServed();
+        long now = System.currentTimeMillis();
+        Trigger trigger = settings.policy().dueAfterRequest(session, now);
+        if (trigger != null) {
+            checkpointer.checkpoint(session, trigger, now);
+        } else {
+            checkpointer.extendExpiry(session, now);
+        }
+    }
+
+    /** Background: interval checkpoints of idle sessions, owed checkpoints, owed deletes. */
+    private void poll() {
+        try {
+            long now = System.currentTimeMillis();
+            for (Session session : findSessions()) {
+                if (session instanceof FarmSession farmSession && farmSession.isLive()) {
+                    if (farmSession.owed()) {
+                        checkpointer.checkpoint(farmSession, Trigger.RETRY, now);
+                    } else if (settings.policy().dueByTime(farmSession, now) != null) {
+                        checkpointer.checkpoint(farmSession, Trigger.INTERVAL, now);
+                    }
+                }
+            }
+            for (String id : pendingDeletes) {
+                store.delete(id);
+                pendingDeletes.remove(id);
+            }
+        } catch (SQLException e) {
+            gate.failed(e);
+        } catch (RuntimeException e) {
+            log.error(messages.getString("farmManager.pollFailed", appName()), e);
+        }
+    }
+
+    // ---- expiry: exactly once across the farm --------------------------------------------------
+
+    /** Tomcat's background thread: no I/O here, idle copies are handed to the executor. */
+    @Override
+    public void processExpires() {
+        long start = System.currentTimeMillis();
+        for (Session session : findSessions()) {
+            session.isValid();
+        }
+        processingTime += System.currentTimeMillis() - start;
+    }
+
+    /** A local copy went idle: expire it only if the store agrees, else another node kept it alive. */
+    void idleTimeout(FarmSession session) {
+        String id = session.getIdInternal();
+        if (executor == null || executor.isShutdown() || !expiryInFlight.add(id)) {
+            return;
+        }
+        executor.execute(() -> {
+            try {
+                expireIdle(session);
+            } catch (RuntimeException e) {
+                log.error(messages.getString("farmManager.expiryFailed", appName(), hashed(id)), e);
+            } finally {
+                expiryInFlight.remove(id);
+            }
+        });
+    }
+
+    private void expireIdle(FarmSession session) {
+        if (!session.isLive()) {
+            return;
+        }
+        if (!session.isStored()) {
+            session.expire(true);
+            return;
+        }
+        String id = session.getIdInternal();
+        try {
+            if (store.deleteIfExpired(id, System.currentTimeMillis())) {
+                session.markStoreRowRemoved();
+                session.expire(true); // this node removed the row, so this node fires the listeners
+            } else {
+                goneElsewhere(session); // kept alive, expired or invalidated elsewhere
+            }
+            gate.succeeded();
+        } catch (SQLException e) {
+            gate.failed(e); // tried again at the next processExpires
+        }
+    }
+
+    /** Background: removes expired sessions from the store, in batches, and fires their listeners once. */
+    private void sweep() {
+        try {
+            for (int round = 0; round < 20; round++) {
+                List<ExpiredSession> batch = store.sweepExpired(System.currentTimeMillis(), SWEEP_BATCH);
+                gate.succeeded();
+                for (ExpiredSession expired : batch) {
+                    expireSwept(expired);
+                }
+                if (batch.size() < SWEEP_BATCH) {
+                    return;
+                }
+            }
+        } catch (SQLException e) {
+            gate.failed(e);
+        } catch (RuntimeException e) {
+            log.error(messages.getString("farmManager.sweepFailed", appName()), e);
+        }
+    }
+
+    private void expireSwept(ExpiredSession expired) {
+        FarmSession session = sessions.get(expired.id()) instanceof FarmSession local ? local : rebuilt(expired);
+        session.markStoreRowRemoved();
+        session.expire(true);
+        expiredBySweep.increment();
+    }
+
+    /** A session this node never held, rebuilt only so its listeners can see its attributes. */
+    private FarmSession rebuilt(ExpiredSession expired) {
+        Map<String, StoredSession.StoredAttribute> attributes = new LinkedHashMap<>();
+        expired.attributes().forEach((name, value) -> attributes.put(name, new StoredSession.StoredAttribute(1, value)));
+        FarmSession session = (FarmSession) createEmptySession();
+        session.restore(new StoredSession(expired.id(), 1, expired.createdAt(), expired.lastAccess(),
+                expired.maxInactive(), 0, attributes), codec, webappClassLoader());
+        return session;
+    }
+
+    /** Called by {@link FarmSession#expire(boolean)}: an invalidated session leaves the store too. */
+    void sessionEnded(FarmSession session) {
+        if (session.storeRowRemoved() || store == null) {
+            return;
+        }
+        String id = session.getIdInternal();
+        try {
+            store.delete(id);
+            gate.succeeded();
+        } catch (SQLException e) {
+            gate.failed(e);
+            deleteLater(id);
+        }
+    }
+
+    void deleteLater(String id) {
+        pendingDeletes.add(id);
+    }
+
+    // ---- attribute problems: one clear warning, never a broken session -------------------------
+
+    void attributeNotSerializable(FarmSession session, String name, Object value, Exception e) {
+        attributesNotSerializable.increment();
+        if (warnedUnserializable.add(name + '\u0000' + value.getClass().getName())) {
+            log.warn(messages.getString("farmManager.notSerializable", appName(), name, value.getClass().getName(),
+                    e.getMessage()));
+        }
+    }
+
+    void attributeUnreadable(FarmSession session, String name, Exception e) {
+        attributesUnreadable.increment();
+        log.warn(messages.getString("farmManager.unreadable", appName(), name, hashed(session.getIdInternal()),
+                e.getClass().getSimpleName() + ": " + e.getMessage()));
+    }
+
+    // ---- helpers ------------------------------------------------------------------------------
+
+    ClassLoader webappClassLoader() {
+        return getContext().getLoader().getClassLoader();
+    }
+
+    Log log() {
+        return log;
+    }
+
+    /** Host and context path: the key of this webapp's rows, shared by all nodes serving it. */
+    String appName() {
+        Context context = getContext();
+        if (context == null) {
+            return "(no context)";
+        }
+        String host = context.getParent() == null ? "" : context.getParent().getName();
+        String path = context.getPath();
+        return host + (path == null || path.isEmpty() ? "/" : path);
+    }
+
+    /** Session ids are credentials: logs carry a short hash instead. */
+    static String hashed(String id) {
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(id.getBytes(StandardCharsets.UTF_8));
+            return HexFormat.of().formatHex(digest, 0, 6);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    // ---- JMX (attributes of this Manager's MBean) ----------------------------------------------
+
+    public String getLossBound() { return settings == null ? null : settings.policy().lossBound(); }
+    public boolean getStoreAvailable() { return gate != null && !gate.isDown(); }
+    public long getCheckpointsOnCreate() { return written(Trigger.CREATE); }
+    public long getCheckpointsByInterval() { return written(Trigger.INTERVAL); }
+    public long getCheckpointsByUpdates() { return written(Trigger.UPDATES); }
+    public long getCheckpointsByRequests() { return written(Trigger.REQUESTS); }
+    public long getCheckpointsRetried() { return written(Trigger.RETRY); }
+    public long getCheckpointsAtStop() { return written(Trigger.STOP); }
+    public long getCheckpointsSkippedUnchanged() { return checkpointer == null ? 0 : checkpointer.skippedUnchanged.sum(); }
+    public long getExpiryExtensions() { return checkpointer == null ? 0 : checkpointer.expiryExtensions.sum(); }
+    public long getRefreshesFromStore() { return checkpointer == null ? 0 : checkpointer.refreshes.sum(); }
+    public long getConflicts() { return checkpointer == null ? 0 : checkpointer.conflicts.sum(); }
+    public long getLoadsFromStore() { return loadsFromStore.sum(); }
+    public long getDroppedStaleCopies() { return droppedStaleCopies.sum(); }
+    public long getExpiredBySweep() { return expiredBySweep.sum(); }
+    public long getAttributesNotSerializable() { return attributesNotSerializable.sum(); }
+    public long getAttributesUnreadable() { return attributesUnreadable.sum(); }
+    public long getStoreOperations() { return store == null ? 0 : store.operations(); }
+    public long getStoreFailures() { return store == null ? 0 : store.failures(); }
+    public double getStoreLatencyMillis() { return store == null ? 0 : store.averageLatencyMillis(); }
+
+    public int getOwedCheckpoints() {
+        int owed = 0;
+        for (Session session : findSessions()) {
+            if (session instanceof FarmSession farmSession && farmSession.owed()) {
+                owed++;
+            }
+        }
+        return owed;
+    }
+
+    private long written(Trigger trigger) {
+        return checkpointer == null ? 0 : checkpointer.written(trigger);
+    }
+}

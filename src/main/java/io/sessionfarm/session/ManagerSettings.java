@@ -1,0 +1,178 @@
+package io.sessionfarm.session;
+
+import java.io.ObjectInputFilter;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The Manager's configuration, parsed once at start from the strings {@code context.xml} gave the
+ * setters. Any bad value throws {@link IllegalArgumentException} naming the attribute, the value
+ * and what is allowed, so that a typo stops the context instead of being ignored.
+ */
+record ManagerSettings(
+        String jdbcUrl,
+        String username,
+        String password,
+        String dataSourceName,
+        int poolSize,
+        int storeTimeoutMillis,
+        CheckpointPolicy policy,
+        Mode mode,
+        ConflictPolicy conflictPolicy,
+        ObjectInputFilter deserializationFilter,
+        String allowedClasses,
+        int expirySweepSeconds) {
+
+    /** Attributes this Manager adds to those of Tomcat's {@code ManagerBase}. */
+    static final Set<String> ATTRIBUTES = Set.of("jdbcUrl", "username", "password", "dataSourceName", "poolSize",
+            "storeTimeout", "checkpointOnCreate", "checkpointInterval", "checkpointAfterUpdates",
+            "checkpointAfterRequests", "mode", "conflictPolicy", "allowedClasses", "expirySweepInterval");
+
+    /** Value types that are always safe to read back; the webapp adds its own through {@code allowedClasses}. */
+    static final String BUILT_IN_ALLOWED_CLASSES =
+            "java.lang.*;java.util.*;java.util.concurrent.*;java.util.concurrent.atomic.*;java.time.*;java.math.*;java.net.URI";
+
+    /** Limits on one attribute's stream, whatever its classes. */
+    static final String STREAM_LIMITS = "maxdepth=64;maxrefs=1000000;maxbytes=16777216;maxarray=16777216";
+
+    /** How far a node trusts its local copy of a session. */
+    enum Mode {
+        /** Any node may serve any request: one indexed read per request checks the local copy is current. */
+        SHARED,
+        /** The balancer pins each session to a node: the local copy is trusted; the store is for takeover. */
+        STICKY
+    }
+
+    /** What happens when two nodes changed the same attribute of one session concurrently. */
+    enum ConflictPolicy {
+        /** The later checkpoint's value is kept; the conflict is logged and counted. */
+        LAST_WRITER_WINS,
+        /** The value already stored is kept and the later change is dropped; logged and counted. */
+        KEEP_STORED
+    }
+
+    static ManagerSettings parse(Map<String, String> raw) {
+        String jdbcUrl = blankToNull(raw.get("jdbcUrl"));
+        String dataSourceName = blankToNull(raw.get("dataSourceName"));
+        if ((jdbcUrl == null) == (dataSourceName == null)) {
+            throw new IllegalArgumentException("set exactly one of [jdbcUrl] (e.g. jdbc:postgresql://127.0.0.1:5432/app)"
+                    + " or [dataSourceName] (a JNDI DataSource of the context); got "
+                    + (jdbcUrl == null ? "neither" : "both"));
+        }
+        if (jdbcUrl != null && !jdbcUrl.startsWith("jdbc:postgresql:")) {
+            throw new IllegalArgumentException("attribute [jdbcUrl] has value [" + maskUrl(jdbcUrl)
+                    + "]: expected a PostgreSQL URL, jdbc:postgresql://host:port/database");
+        }
+        // With no trigger named at all, every request's changes are written: the default loses nothing.
+        boolean noneNamed = !raw.containsKey("checkpointInterval") && !raw.containsKey("checkpointAfterUpdates")
+                && !raw.containsKey("checkpointAfterRequests");
+        CheckpointPolicy policy = new CheckpointPolicy(
+                bool(raw, "checkpointOnCreate", true),
+                integer(raw, "checkpointInterval", 0, 1, 300, "whole seconds from 1 to 300 (10 to 300 recommended), or 0 for off") * 1000L,
+                integer(raw, "checkpointAfterUpdates", 0, 1, 1_000_000, "a count from 1 to 1000000, or 0 for off"),
+                integer(raw, "checkpointAfterRequests", noneNamed ? 1 : 0, 1, 1_000_000, "a count from 1 to 1000000, or 0 for off"));
+        if (!policy.hasTrigger()) {
+            throw new IllegalArgumentException("no checkpoint policy is on: set at least one of [checkpointInterval],"
+                    + " [checkpointAfterUpdates] or [checkpointAfterRequests] above 0");
+        }
+        String allowedClasses = raw.getOrDefault("allowedClasses", "").trim();
+        return new ManagerSettings(
+                jdbcUrl,
+                blankToNull(raw.get("username")),
+                raw.get("password"),
+                dataSourceName,
+                integer(raw, "poolSize", 10, 2, 500, "a pool size from 2 to 500"),
+                integer(raw, "storeTimeout", 2000, 250, 60_000, "milliseconds from 250 to 60000"),
+                policy,
+                choice(raw, "mode", Mode.SHARED, Mode.class),
+                choice(raw, "conflictPolicy", ConflictPolicy.LAST_WRITER_WINS, ConflictPolicy.class),
+                filter(allowedClasses),
+                allowedClasses,
+                integer(raw, "expirySweepInterval", 60, 1, 3600, "whole seconds from 1 to 3600"));
+    }
+
+    /** The settings as a log line: the password and any password in the URL are masked. */
+    @Override
+    public String toString() {
+        return "jdbcUrl=" + (jdbcUrl == null ? null : maskUrl(jdbcUrl)) + ", username=" + username
+                + ", password=" + (password == null ? null : "<masked>") + ", dataSourceName=" + dataSourceName
+                + ", poolSize=" + poolSize + ", storeTimeout=" + storeTimeoutMillis + "ms, " + policy
+                + ", mode=" + mode + ", conflictPolicy=" + conflictPolicy + ", allowedClasses=" + allowedClasses
+                + ", expirySweepInterval=" + expirySweepSeconds + "s";
+    }
+
+    static String maskUrl(String url) {
+        return url.replaceAll("(?i)(password=)[^&;]*", "$1<masked>").replaceAll("//[^/@]*:[^/@]*@", "//<masked>@");
+    }
+
+    private static ObjectInputFilter filter(String allowedClasses) {
+        String pattern = STREAM_LIMITS + ";" + BUILT_IN_ALLOWED_CLASSES
+                + (allowedClasses.isEmpty() ? "" : ";" + allowedClasses) + ";!*";
+        try {
+            return ObjectInputFilter.Config.createFilter(pattern);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("attribute [allowedClasses] has value [" + allowedClasses
+                    + "]: expected ';'-separated class patterns such as com.example.Cart;com.example.model.*;org.acme.** ("
+                    + e.getMessage() + ")");
+        }
+    }
+
+    private static int integer(Map<String, String> raw, String name, int dflt, int min, int max, String allowed) {
+        String value = raw.get(name);
+        if (value == null) {
+            return dflt;
+        }
+        try {
+            int n = Integer.parseInt(value.trim());
+            if (n == 0 && allowed.endsWith("0 for off") || n >= min && n <= max) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException("attribute [" + name + "] has value [" + value + "]: expected " + allowed);
+    }
+
+    private static boolean bool(Map<String, String> raw, String name, boolean dflt) {
+        String value = raw.get(name);
+        if (value == null) {
+            return dflt;
+        }
+        return switch (value.trim().toLowerCase(Locale.ROOT)) {
+            case "true" -> true;
+            case "false" -> false;
+            default -> throw new IllegalArgumentException(
+                    "attribute [" + name + "] has value [" + value + "]: expected true or false");
+        };
+    }
+
+    /** Accepts the documented camelCase spelling (e.g. lastWriterWins) or the constant name. */
+    private static <E extends Enum<E>> E choice(Map<String, String> raw, String name, E dflt, Class<E> type) {
+        String value = raw.get(name);
+        if (value == null) {
+            return dflt;
+        }
+        String wanted = value.trim().replace("_", "").toLowerCase(Locale.ROOT);
+        StringBuilder allowed = new StringBuilder();
+        for (E constant : type.getEnumConstants()) {
+            if (constant.name().replace("_", "").toLowerCase(Locale.ROOT).equals(wanted)) {
+                return constant;
+            }
+            allowed.append(allowed.isEmpty() ? "" : " or ").append(camel(constant));
+        }
+        throw new IllegalArgumentException("attribute [" + name + "] has value [" + value + "]: expected " + allowed);
+    }
+
+    static String camel(Enum<?> constant) {
+        StringBuilder out = new StringBuilder();
+        for (String part : constant.name().toLowerCase(Locale.ROOT).split("_")) {
+            out.append(out.isEmpty() ? part : Character.toUpperCase(part.charAt(0)) + part.substring(1));
+        }
+        return out.toString();
+    }
+
+    private static String blankToNull(String s) {
+        return s == null || s.isBlank() ? null : s.trim();
+    }
+}

@@ -1,0 +1,361 @@
+package io.sessionfarm.store;
+
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.concurrent.atomic.LongAdder;
+
+import javax.sql.DataSource;
+
+import io.sessionfarm.store.StoredSession.Stamp;
+import io.sessionfarm.store.StoredSession.StoredAttribute;
+
+/**
+ * The sessions of one web application in PostgreSQL. Every method is one short transaction; the
+ * table names are fixed and no SQL is built from configuration.
+ */
+public final class SessionStore {
+
+    static final String INSERT_SESSION = """
+            INSERT INTO sessionfarm_session (app, id, version, created_at, last_access, max_inactive, expires_at)
+            VALUES (?, ?, 1, ?, ?, ?, ?)
+            ON CONFLICT (app, id) DO NOTHING
+            RETURNING version""";
+
+    static final String UPDATE_SESSION = """
+            UPDATE sessionfarm_session
+               SET version = version + 1, last_access = greatest(last_access, ?), max_inactive = ?,
+                   expires_at = greatest(expires_at, ?)
+             WHERE app = ? AND id = ? AND version = ?
+            RETURNING version""";
+
+    static final String UPSERT_ATTRIBUTE = """
+            INSERT INTO sessionfarm_attribute (app, session_id, name, version, value)
+            VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (app, session_id, name) DO UPDATE SET version = EXCLUDED.version, value = EXCLUDED.value""";
+
+    static final String DELETE_ATTRIBUTES = """
+            DELETE FROM sessionfarm_attribute WHERE app = ? AND session_id = ? AND name = ANY (?)""";
+
+    static final String SELECT_SESSION = """
+            SELECT s.version, s.created_at, s.last_access, s.max_inactive, s.expires_at, a.name, a.version, a.value
+              FROM sessionfarm_session s
+              LEFT JOIN sessionfarm_attribute a ON a.app = s.app AND a.session_id = s.id
+             WHERE s.app = ? AND s.id = ?""";
+
+    static final String SELECT_STAMP = """
+            SELECT version, last_access, expires_at FROM sessionfarm_session WHERE app = ? AND id = ?""";
+
+    /** Extends the stored expiry without a new version: it changes no data, so it cannot conflict. */
+    static final String TOUCH = """
+            UPDATE sessionfarm_session
+               SET last_access = greatest(last_access, ?), expires_at = greatest(expires_at, ?)
+             WHERE app = ? AND id = ?""";
+
+    static final String DELETE_SESSION = """
+            DELETE FROM sessionfarm_session WHERE app = ? AND id = ?""";
+
+    static final String DELETE_IF_EXPIRED = """
+            DELETE FROM sessionfarm_session WHERE app = ? AND id = ? AND expires_at <= ?
+            RETURNING id""";
+
+    static final String RENAME_SESSION = """
+            UPDATE sessionfarm_session SET id = ? WHERE app = ? AND id = ?""";
+
+    /** Oldest expired rows first, skipping rows another node is already expiring. */
+    static final String LOCK_EXPIRED = """
+            SELECT id, created_at, last_access, max_inactive FROM sessionfarm_session
+             WHERE app = ? AND expires_at <= ?
+             ORDER BY expires_at
+             LIMIT ?
+               FOR UPDATE SKIP LOCKED""";
+
+    static final String SELECT_ATTRIBUTES_OF = """
+            SELECT session_id, name, value FROM sessionfarm_attribute WHERE app = ? AND session_id = ANY (?)""";
+
+    static final String DELETE_SESSIONS = """
+            DELETE FROM sessionfarm_session WHERE app = ? AND id = ANY (?)""";
+
+    private final DataSource dataSource;
+    private final String app;
+
+    private final LongAdder operations = new LongAdder();
+    private final LongAdder failures = new LongAdder();
+    private final LongAdder nanos = new LongAdder();
+
+    public SessionStore(DataSource dataSource, String app) {
+        this.dataSource = dataSource;
+        this.app = app;
+    }
+
+    public String app() {
+        return app;
+    }
+
+    /**
+     * Writes a checkpoint if the stored version is still {@code baseVersion}.
+     *
+     * @return the new stored version, or empty when another node wrote first (or the session is gone)
+     */
+    public OptionalLong save(Checkpoint c) throws SQLException {
+        return timed(con -> {
+            con.setAutoCommit(false);
+            try {
+                long version = writeSessionRow(con, c);
+                if (version < 0) {
+                    con.rollback();
+                    return OptionalLong.empty();
+                }
+                writeAttributes(con, c, version);
+                con.commit();
+                return OptionalLong.of(version);
+            } catch (SQLException | RuntimeException e) {
+                con.rollback();
+                throw e;
+            }
+        });
+    }
+
+    private long writeSessionRow(Connection con, Checkpoint c) throws SQLException {
+        if (c.baseVersion() == 0) {
+            try (PreparedStatement ps = con.prepareStatement(INSERT_SESSION)) {
+                ps.setString(1, app);
+                ps.setString(2, c.id());
+                ps.setLong(3, c.createdAt());
+                ps.setLong(4, c.lastAccess());
+                ps.setInt(5, c.maxInactive());
+                ps.setLong(6, c.expiresAt());
+                return singleLong(ps);
+            }
+        }
+        try (PreparedStatement ps = con.prepareStatement(UPDATE_SESSION)) {
+            ps.setLong(1, c.lastAccess());
+            ps.setInt(2, c.maxInactive());
+            ps.setLong(3, c.expiresAt());
+            ps.setString(4, app);
+            ps.setString(5, c.id());
+            ps.setLong(6, c.baseVersion());
+            return singleLong(ps);
+        }
+    }
+
+    private void writeAttributes(Connection con, Checkpoint c, long version) throws SQLException {
+        if (!c.writes().isEmpty()) {
+            try (PreparedStatement ps = con.prepareStatement(UPSERT_ATTRIBUTE)) {
+                for (Map.Entry<String, byte[]> write : c.writes().entrySet()) {
+                    ps.setString(1, app);
+                    ps.setString(2, c.id());
+                    ps.setString(3, write.getKey());
+                    ps.setLong(4, version);
+                    ps.setBytes(5, write.getValue());
+                    ps.addBatch();
+                }
+                ps.executeBatch();
+            }
+        }
+        if (!c.removals().isEmpty()) {
+            try (PreparedStatement ps = con.prepareStatement(DELETE_ATTRIBUTES)) {
+                ps.setString(1, app);
+                ps.setString(2, c.id());
+                ps.setArray(3, con.createArrayOf("text", c.removals().toArray()));
+                ps.executeUpdate();
+            }
+        }
+    }
+
+    /** The whole stored session, or null when there is none. */
+    public StoredSession load(String id) throws SQLException {
+        return timed(con -> {
+            try (PreparedStatement ps = con.prepareStatement(SELECT_SESSION)) {
+                ps.setString(1, app);
+                ps.setString(2, id);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        return null;
+                    }
+                    long version = rs.getLong(1);
+                    long createdAt = rs.getLong(2);
+                    long lastAccess = rs.getLong(3);
+                    int maxInactive = rs.getInt(4);
+                    long expiresAt = rs.getLong(5);
+                    Map<String, StoredAttribute> attributes = new HashMap<>();
+                    do {
+                        String name = rs.getString(6);
+                        if (name != null) {
+                            attributes.put(name, new StoredAttribute(rs.getLong(7), rs.getBytes(8)));
+                        }
+                    } while (rs.next());
+                    return new StoredSession(id, version, createdAt, lastAccess, maxInactive, expiresAt, attributes);
+                }
+            }
+        });
+    }
+
+    /** Version and access times only: one primary-key read. Null when there is no stored session. */
+    public Stamp stamp(String id) throws SQLException {
+        return timed(con -> {
+            try (PreparedStatement ps = con.prepareStatement(SELECT_STAMP)) {
+                ps.setString(1, app);
+                ps.setString(2, id);
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? new Stamp(rs.getLong(1), rs.getLong(2), rs.getLong(3)) : null;
+                }
+            }
+        });
+    }
+
+    /** @return whether a stored session was there to extend */
+    public boolean touch(String id, long lastAccess, long expiresAt) throws SQLException {
+        return timed(con -> {
+            try (PreparedStatement ps = con.prepareStatement(TOUCH)) {
+                ps.setLong(1, lastAccess);
+                ps.setLong(2, expiresAt);
+                ps.setString(3, app);
+                ps.setString(4, id);
+                return ps.executeUpdate() > 0;
+            }
+        });
+    }
+
+    public void delete(String id) throws SQLException {
+        timed(con -> {
+            try (PreparedStatement ps = con.prepareStatement(DELETE_SESSION)) {
+                ps.setString(1, app);
+                ps.setString(2, id);
+                return ps.executeUpdate();
+            }
+        });
+    }
+
+    /**
+     * Deletes the stored session only if its stored expiry has passed, so that a node holding an
+     * old copy never removes a session another node kept alive.
+     *
+     * @return whether this call deleted it
+     */
+    public boolean deleteIfExpired(String id, long now) throws SQLException {
+        return timed(con -> {
+            try (PreparedStatement ps = con.prepareStatement(DELETE_IF_EXPIRED)) {
+                ps.setString(1, app);
+                ps.setString(2, id);
+                ps.setLong(3, now);
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next();
+                }
+            }
+        });
+    }
+
+    /** Moves a stored session to a new id (attributes follow by cascade). */
+    public boolean rename(String oldId, String newId) throws SQLException {
+        return timed(con -> {
+            try (PreparedStatement ps = con.prepareStatement(RENAME_SESSION)) {
+                ps.setString(1, newId);
+                ps.setString(2, app);
+                ps.setString(3, oldId);
+                return ps.executeUpdate() > 0;
+            }
+        });
+    }
+
+    /** An expired session taken out of the store by this node, with its raw attributes. */
+    public record ExpiredSession(String id, long createdAt, long lastAccess, int maxInactive,
+            Map<String, byte[]> attributes) {
+    }
+
+    /**
+     * Removes up to {@code limit} expired sessions in one transaction and returns them. Rows are
+     * taken with {@code FOR UPDATE SKIP LOCKED}: nodes sweeping at once take disjoint rows, so each
+     * expired session is returned to exactly one node.
+     */
+    public List<ExpiredSession> sweepExpired(long now, int limit) throws SQLException {
+        return timed(con -> {
+            con.setAutoCommit(false);
+            try {
+                Map<String, ExpiredSession> expired = new LinkedHashMap<>();
+                try (PreparedStatement ps = con.prepareStatement(LOCK_EXPIRED)) {
+                    ps.setString(1, app);
+                    ps.setLong(2, now);
+                    ps.setInt(3, limit);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        while (rs.next()) {
+                            String id = rs.getString(1);
+                            expired.put(id, new ExpiredSession(id, rs.getLong(2), rs.getLong(3), rs.getInt(4),
+                                    new HashMap<>()));
+                        }
+                    }
+                }
+                if (expired.isEmpty()) {
+                    con.rollback();
+                    return List.<ExpiredSession>of();
+                }
+                Array ids = con.createArrayOf("text", expired.keySet().toArray());
+                try (PreparedStatement ps = con.prepareStatement(SELECT_ATTRIBUTES_OF)) {
+                    ps.setString(1, app);
+                    ps.setArray(2, ids);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        while (rs.next()) {
+                            expired.get(rs.getString(1)).attributes().put(rs.getString(2), rs.getBytes(3));
+                        }
+                    }
+                }
+                try (PreparedStatement ps = con.prepareStatement(DELETE_SESSIONS)) {
+                    ps.setString(1, app);
+                    ps.setArray(2, ids);
+                    ps.executeUpdate();
+                }
+                con.commit();
+                return new ArrayList<>(expired.values());
+            } catch (SQLException | RuntimeException e) {
+                con.rollback();
+                throw e;
+            }
+        });
+    }
+
+    public long operations() {
+        return operations.sum();
+    }
+
+    public long failures() {
+        return failures.sum();
+    }
+
+    /** Mean time of a store operation, connection checkout included. */
+    public double averageLatencyMillis() {
+        long n = operations.sum();
+        return n == 0 ? 0 : nanos.sum() / 1e6 / n;
+    }
+
+    @FunctionalInterface
+    private interface Work<T> {
+        T run(Connection con) throws SQLException;
+    }
+
+    private <T> T timed(Work<T> work) throws SQLException {
+        long start = System.nanoTime();
+        try (Connection con = dataSource.getConnection()) {
+            return work.run(con);
+        } catch (SQLException | RuntimeException e) {
+            failures.increment();
+            throw e;
+        } finally {
+            operations.increment();
+            nanos.add(System.nanoTime() - start);
+        }
+    }
+
+    private static long singleLong(PreparedStatement ps) throws SQLException {
+        try (ResultSet rs = ps.executeQuery()) {
+            return rs.next() ? rs.getLong(1) : -1;
+        }
+    }
+}
