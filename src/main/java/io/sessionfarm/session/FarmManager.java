@@ -528,7 +528,8 @@ public class FarmManager extends ManagerBase {
     // ---- helpers ------------------------------------------------------------------------------
 
     ClassLoader webappClassLoader() {
-        return getContext().getLoader().getClassLoader();
+        org.apache.catalina.Loader loader = getContext().getLoader();
+        return loader == null ? FarmManager.class.getClassLoader() : loader.getClassLoader();
     }
 
     Log log() {

@@ -1,0 +1,146 @@
+package io.sessionfarm.session;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import org.apache.catalina.core.StandardContext;
+import org.apache.juli.logging.LogFactory;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import io.sessionfarm.it.TestDatabase;
+import io.sessionfarm.session.CheckpointPolicy.Trigger;
+import io.sessionfarm.session.ManagerSettings.ConflictPolicy;
+import io.sessionfarm.store.Database;
+import io.sessionfarm.store.SessionStore;
+
+/** Two "nodes" (two managers, two local copies) writing one session through a real store. */
+class CheckpointerTest {
+
+    private static Database database;
+    private static int sessions;
+
+    @BeforeAll
+    static void open() throws Exception {
+        TestDatabase.Server server = TestDatabase.server();
+        database = Database.open(TestDatabase.fresh("checkpointer_test"), server.user(), server.password(), 4, 2000,
+                "checkpointer-test");
+    }
+
+    @AfterAll
+    static void close() {
+        database.close();
+    }
+
+    private record Node(FarmManager manager, SessionStore store, Checkpointer checkpointer) {
+        FarmSession copyOf(String id) throws Exception {
+            FarmSession session = (FarmSession) manager.createEmptySession();
+            session.restore(store.load(id), codec(), getClass().getClassLoader());
+            return session;
+        }
+    }
+
+    private static AttributeCodec codec() {
+        return new AttributeCodec(ManagerSettings.parse(Map.of("jdbcUrl", "jdbc:postgresql://x/y")).deserializationFilter());
+    }
+
+    private static Node node(ConflictPolicy policy) {
+        FarmManager manager = new FarmManager();
+        StandardContext context = new StandardContext();
+        context.setPath("/test");
+        manager.setContext(context);
+        SessionStore store = new SessionStore(database.dataSource(), "localhost/test");
+        return new Node(manager, store, new Checkpointer(manager, store, codec(), policy,
+                new StoreGate(LogFactory.getLog(CheckpointerTest.class), "test")));
+    }
+
+    private static FarmSession newSession(Node node) {
+        FarmSession session = (FarmSession) node.manager().createEmptySession();
+        session.setValid(true);
+        session.setCreationTime(System.currentTimeMillis());
+        session.setMaxInactiveInterval(1800);
+        session.setId("s" + (++sessions) + "-" + System.nanoTime(), false);
+        return session;
+    }
+
+    @Test
+    void anUnchangedSessionIssuesNoSql() {
+        Node node = node(ConflictPolicy.LAST_WRITER_WINS);
+        FarmSession session = newSession(node);
+        session.setAttribute("cart", new ArrayList<>(List.of("teapot")));
+        node.checkpointer().checkpoint(session, Trigger.CREATE, System.currentTimeMillis());
+        long operations = node.store().operations();
+        for (int i = 0; i < 10; i++) {
+            session.getAttribute("cart");
+            node.checkpointer().checkpoint(session, Trigger.REQUESTS, System.currentTimeMillis());
+        }
+        assertEquals(operations, node.store().operations(), "reads without changes must not touch the store");
+        assertEquals(10, node.checkpointer().skippedUnchanged.sum());
+    }
+
+    @Test
+    void changesToDifferentAttributesOnTwoNodesBothSurvive() throws Exception {
+        Node a = node(ConflictPolicy.LAST_WRITER_WINS);
+        Node b = node(ConflictPolicy.LAST_WRITER_WINS);
+        FarmSession onA = newSession(a);
+        onA.setAttribute("x", "0");
+        a.checkpointer().checkpoint(onA, Trigger.CREATE, System.currentTimeMillis());
+        FarmSession onB = b.copyOf(onA.getIdInternal());
+
+        onA.setAttribute("fromA", "a");
+        a.checkpointer().checkpoint(onA, Trigger.REQUESTS, System.currentTimeMillis());
+        onB.setAttribute("fromB", "b");
+        b.checkpointer().checkpoint(onB, Trigger.REQUESTS, System.currentTimeMillis());
+
+        var stored = a.store().load(onA.getIdInternal());
+        assertEquals(3, stored.version());
+        assertTrue(stored.attributes().keySet().containsAll(List.of("x", "fromA", "fromB")));
+        assertEquals("a", onB.getAttribute("fromA"), "B took in A's change while merging");
+        assertEquals(0, b.checkpointer().conflicts.sum(), "different attributes are not a conflict");
+    }
+
+    @Test
+    void sameAttributeOnTwoNodesFollowsThePolicyAndIsCounted() throws Exception {
+        for (ConflictPolicy policy : ConflictPolicy.values()) {
+            Node a = node(policy);
+            Node b = node(policy);
+            FarmSession onA = newSession(a);
+            onA.setAttribute("color", "red");
+            a.checkpointer().checkpoint(onA, Trigger.CREATE, System.currentTimeMillis());
+            FarmSession onB = b.copyOf(onA.getIdInternal());
+
+            onA.setAttribute("color", "green");
+            a.checkpointer().checkpoint(onA, Trigger.REQUESTS, System.currentTimeMillis());
+            onB.setAttribute("color", "blue");
+            b.checkpointer().checkpoint(onB, Trigger.REQUESTS, System.currentTimeMillis());
+
+            String expected = policy == ConflictPolicy.LAST_WRITER_WINS ? "blue" : "green";
+            FarmSession reread = a.copyOf(onA.getIdInternal());
+            assertEquals(expected, reread.getAttribute("color"), policy.toString());
+            assertEquals(expected, onB.getAttribute("color"), policy + ": B's copy agrees with the store");
+            assertEquals(1, b.checkpointer().conflicts.sum(), policy.toString());
+        }
+    }
+
+    @Test
+    void aSessionInvalidatedElsewhereIsNotWrittenBack() throws Exception {
+        Node a = node(ConflictPolicy.LAST_WRITER_WINS);
+        Node b = node(ConflictPolicy.LAST_WRITER_WINS);
+        FarmSession onA = newSession(a);
+        onA.setAttribute("x", "1");
+        a.checkpointer().checkpoint(onA, Trigger.CREATE, System.currentTimeMillis());
+        FarmSession onB = b.copyOf(onA.getIdInternal());
+        a.store().delete(onA.getIdInternal());
+
+        onB.setAttribute("x", "2");
+        b.checkpointer().checkpoint(onB, Trigger.REQUESTS, System.currentTimeMillis());
+        assertEquals(null, b.store().load(onA.getIdInternal()), "an invalidated session must not come back");
+        assertFalse(onB.isLive());
+    }
+}

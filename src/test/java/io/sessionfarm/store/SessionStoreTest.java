@@ -1,0 +1,140 @@
+package io.sessionfarm.store;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import io.sessionfarm.it.TestDatabase;
+
+/** The SQL itself, against a real PostgreSQL. */
+class SessionStoreTest {
+
+    private static Database database;
+    private static SessionStore store;
+
+    @BeforeAll
+    static void open() throws Exception {
+        String url = TestDatabase.fresh("store_test");
+        TestDatabase.Server server = TestDatabase.server();
+        database = Database.open(url, server.user(), server.password(), 4, 2000, "store-test");
+        store = new SessionStore(database.dataSource(), "localhost/test");
+    }
+
+    @AfterAll
+    static void close() {
+        database.close();
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static Checkpoint checkpoint(String id, long base, Map<String, byte[]> writes, Set<String> removals) {
+        return new Checkpoint(id, base, 1000, System.currentTimeMillis(), 1800, writes, removals);
+    }
+
+    @Test
+    void firstSaveCreatesVersionOneAndLaterSavesCompareAndSet() throws Exception {
+        assertEquals(OptionalLong.of(1), store.save(checkpoint("cas", 0, Map.of("a", bytes("1")), Set.of())));
+        assertEquals(OptionalLong.of(2), store.save(checkpoint("cas", 1, Map.of("a", bytes("2")), Set.of())));
+        assertEquals(OptionalLong.empty(), store.save(checkpoint("cas", 1, Map.of("a", bytes("stale")), Set.of())),
+                "a write based on an old version must not land");
+        assertEquals("2", new String(store.load("cas").attributes().get("a").value(), StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void onlyTheWrittenAttributesGetTheNewVersion() throws Exception {
+        store.save(checkpoint("partial", 0, Map.of("a", bytes("1"), "b", bytes("1")), Set.of()));
+        store.save(checkpoint("partial", 1, Map.of("b", bytes("2")), Set.of()));
+        store.save(checkpoint("partial", 2, Map.of(), Set.of("a")));
+        StoredSession stored = store.load("partial");
+        assertEquals(3, stored.version());
+        assertEquals(Set.of("b"), stored.attributes().keySet());
+        assertEquals(2, stored.attributes().get("b").version());
+    }
+
+    @Test
+    void renameCarriesTheAttributes() throws Exception {
+        store.save(checkpoint("before", 0, Map.of("user", bytes("ada")), Set.of()));
+        assertTrue(store.rename("before", "after"));
+        assertNull(store.load("before"));
+        assertEquals(Set.of("user"), store.load("after").attributes().keySet());
+        assertFalse(store.rename("missing", "other"));
+    }
+
+    @Test
+    void touchExtendsExpiryWithoutANewVersion() throws Exception {
+        store.save(checkpoint("touch", 0, Map.of(), Set.of()));
+        long later = System.currentTimeMillis() + 3_600_000;
+        assertTrue(store.touch("touch", later - 1800_000, later));
+        StoredSession.Stamp stamp = store.stamp("touch");
+        assertEquals(1, stamp.version());
+        assertEquals(later, stamp.expiresAt());
+    }
+
+    @Test
+    void aStaleNodeCannotDeleteASessionKeptAliveElsewhere() throws Exception {
+        store.save(checkpoint("alive", 0, Map.of(), Set.of()));
+        assertFalse(store.deleteIfExpired("alive", System.currentTimeMillis()));
+        assertTrue(store.deleteIfExpired("alive", System.currentTimeMillis() + 3_600_000));
+        assertNull(store.stamp("alive"));
+    }
+
+    @Test
+    void concurrentSweepsTakeEachExpiredSessionExactlyOnce() throws Exception {
+        SessionStore sweeping = new SessionStore(database.dataSource(), "localhost/sweep");
+        long past = System.currentTimeMillis() - 10 * 3_600_000L;
+        for (int i = 0; i < 1200; i++) {
+            sweeping.save(new Checkpoint("e" + i, 0, past, past, 60, Map.of("a", bytes("v" + i)), Set.of()));
+        }
+        List<String> taken = Collections.synchronizedList(new ArrayList<>());
+        ExecutorService nodes = Executors.newFixedThreadPool(3);
+        try {
+            List<Future<?>> runs = new ArrayList<>();
+            for (int node = 0; node < 3; node++) {
+                runs.add(nodes.submit(() -> {
+                    List<SessionStore.ExpiredSession> batch;
+                    do {
+                        batch = sweeping.sweepExpired(System.currentTimeMillis(), 100);
+                        batch.forEach(expired -> {
+                            assertEquals(Set.of("a"), expired.attributes().keySet(), "listeners need the attributes");
+                            taken.add(expired.id());
+                        });
+                    } while (!batch.isEmpty());
+                    return null;
+                }));
+            }
+            for (Future<?> run : runs) {
+                run.get();
+            }
+        } finally {
+            nodes.shutdown();
+        }
+        assertEquals(1200, taken.size(), "no session taken twice");
+        assertEquals(1200, new HashSet<>(taken).size());
+        assertTrue(sweeping.sweepExpired(System.currentTimeMillis(), 100).isEmpty());
+    }
+
+    @Test
+    void appsDoNotSeeEachOthersSessions() throws Exception {
+        store.save(checkpoint("shared-id", 0, Map.of("a", bytes("1")), Set.of()));
+        assertNull(new SessionStore(database.dataSource(), "localhost/other").load("shared-id"));
+    }
+}
