@@ -1,0 +1,63 @@
+package io.sessionfarm.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** Mistakes in context.xml stop the context with a message that names them; nothing starts half-configured. */
+class ConfigurationErrorsIT extends FarmTestBase {
+
+    private static Farm.Node typo;
+    private static Farm.Node outOfRange;
+    private static Farm.Node unreachable;
+
+    @BeforeAll
+    static void startBrokenNodes() throws Exception {
+        Farm farm = farm(ConfigurationErrorsIT.class);
+        List<Farm.Node> nodes = new ArrayList<>();
+        typo = farm.create("typo", Farm.freePort(0), fixture("context-typo.xml"));
+        outOfRange = farm.create("out-of-range", Farm.freePort(0), fixture("context-out-of-range.xml"));
+        unreachable = farm.create("unreachable", Farm.freePort(0), fixture("context-unreachable.xml"));
+        nodes.addAll(List.of(typo, outOfRange, unreachable));
+        for (Farm.Node node : nodes) {
+            farm.start(node);
+        }
+        registerForStop(nodes);
+        for (Farm.Node node : nodes) {
+            awaitServerStarted(node);
+        }
+    }
+
+    private static void assertContextRefused(Farm.Node node) throws Exception {
+        Client.Reply reply = new Client().get(node, "/api/ping");
+        assertEquals(404, reply.status(), "the webapp must not be serving");
+        assertTrue(log(node).contains("Context [] startup failed"), node.name());
+    }
+
+    @Test
+    void misspeltAttributeStopsTheContext() throws Exception {
+        assertContextRefused(typo);
+        assertTrue(log(typo).contains("unknown attribute(s) [checkpointIntervall] in <Manager>"), log(typo));
+    }
+
+    @Test
+    void outOfRangeValueStopsTheContextNamingWhatIsAllowed() throws Exception {
+        assertContextRefused(outOfRange);
+        assertTrue(log(outOfRange).contains("attribute [checkpointInterval] has value [600]: expected whole seconds from 1 to 300"),
+                log(outOfRange));
+    }
+
+    @Test
+    void unreachableDatabaseStopsTheContextWithoutPrintingThePassword() throws Exception {
+        assertContextRefused(unreachable);
+        String log = log(unreachable);
+        assertTrue(log.contains("the session store [jdbc:postgresql://127.0.0.1:1/nowhere] as user [farm] is not usable"), log);
+        assertFalse(log.contains("s3cret-pw-xyzzy"), "the password must never reach a log");
+    }
+}

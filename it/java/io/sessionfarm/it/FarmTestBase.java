@@ -1,0 +1,87 @@
+package io.sessionfarm.it;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.junit.jupiter.api.AfterAll;
+
+/** Integration tests: real Tomcat distribution nodes on loopback, one fresh database per class. */
+public abstract class FarmTestBase {
+
+    protected static final Path ROOT = Path.of(System.getProperty("sessionfarm.root", "")).toAbsolutePath();
+    protected static final Duration START = Duration.ofSeconds(120);
+
+    private static final List<Farm.Node> started = new ArrayList<>();
+    private static Farm farm;
+
+    /** A farm for this test class, on a database of its own. */
+    protected static Farm farm(Class<?> testClass) throws Exception {
+        String url = TestDatabase.fresh(testClass.getSimpleName());
+        TestDatabase.Server server = TestDatabase.server();
+        farm = new Farm(Farm.Layout.of(ROOT, ROOT.resolve("target/it-farms/" + testClass.getSimpleName())),
+                new Farm.Store(url, server.user(), server.password()));
+        return farm;
+    }
+
+    /** Creates and starts nodes, all at once, and waits until each answers. */
+    protected static List<Farm.Node> startNodes(Farm farm, Path contextXml, String... names) throws Exception {
+        List<Farm.Node> nodes = new ArrayList<>();
+        for (String name : names) {
+            Farm.Node node = farm.create(name, Farm.freePort(0), contextXml);
+            farm.start(node);
+            started.add(node);
+            nodes.add(node);
+        }
+        for (Farm.Node node : nodes) {
+            farm.awaitUp(node, START);
+        }
+        return nodes;
+    }
+
+    /** Nodes a test started by hand, stopped after the class like the others. */
+    protected static void registerForStop(List<Farm.Node> nodes) {
+        started.addAll(nodes);
+    }
+
+    protected static Farm.Node restart(Farm farm, Farm.Node node) throws Exception {
+        farm.start(node);
+        farm.awaitUp(node, START);
+        return node;
+    }
+
+    protected static Path fixture(String name) {
+        return ROOT.resolve("it/fixtures").resolve(name);
+    }
+
+    protected static Path farmContext() {
+        return ROOT.resolve("conf/context.xml");
+    }
+
+    protected static String log(Farm.Node node) throws IOException {
+        return Files.readString(node.log());
+    }
+
+    /** Polls until Tomcat has finished starting (whatever became of the webapp). */
+    protected static void awaitServerStarted(Farm.Node node) throws Exception {
+        long deadline = System.nanoTime() + START.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (Files.exists(node.log()) && log(node).contains("Server startup in")) {
+                return;
+            }
+            Thread.sleep(200);
+        }
+        throw new AssertionError(node.name() + " never finished starting:\n" + Farm.tail(node, 40));
+    }
+
+    @AfterAll
+    static void stopAll() throws Exception {
+        for (Farm.Node node : started) {
+            farm.stop(node, Duration.ofSeconds(30));
+        }
+        started.clear();
+    }
+}
