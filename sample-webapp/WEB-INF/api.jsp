@@ -1,5 +1,5 @@
 <%@ page contentType="application/json;charset=UTF-8" pageEncoding="UTF-8" session="false"
-    import="java.util.*,jakarta.servlet.http.HttpSession" %><%!
+    import="java.util.*,jakarta.servlet.http.HttpSession,io.sessionfarm.sample.*" %><%!
     /** Not Serializable on purpose: shows that such an attribute stays local and breaks nothing. */
     public static final class LocalOnly {
         private final Thread owner = Thread.currentThread();
@@ -67,6 +67,35 @@
             list.add(value);
             reply.put(name, list);
         }
+        case "/incr" -> {
+            // Read, add one, write back: two nodes doing this to different attributes must not lose any.
+            session = request.getSession();
+            Integer n = (Integer) session.getAttribute(name);
+            n = n == null ? 1 : n + 1;
+            session.setAttribute(name, n);
+            reply.put(name, n);
+        }
+        case "/track" -> {
+            session = request.getSession();
+            session.setAttribute("label", value);
+            session.setAttribute("tracked", new Tracked(value));
+            reply.put("label", value);
+        }
+        case "/timeout" -> {
+            session = request.getSession();
+            session.setMaxInactiveInterval(Integer.parseInt(value));
+            reply.put("timeout", session.getMaxInactiveInterval());
+        }
+        case "/fill" -> {
+            // Twenty small attributes, for the change-detection benchmark: lists (checked by
+            // digest at each checkpoint) or strings (known immutable, never re-serialized).
+            session = request.getSession();
+            for (int i = 0; i < 20; i++) {
+                session.setAttribute("item" + i, "mutable".equals(value) ? new ArrayList<>(List.of("x" + i)) : "x" + i);
+            }
+            reply.put("filled", value);
+        }
+        case "/stats" -> reply.put("stats", FarmStats.of("localhost", request.getContextPath()));
         case "/get" -> {
             session = request.getSession(false);
             reply.put("session", session != null);

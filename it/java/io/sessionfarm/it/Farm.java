@@ -106,7 +106,7 @@ public final class Farm {
         Files.copy(layout.conf().resolve("server.xml"), base.resolve("conf/server.xml"), StandardCopyOption.REPLACE_EXISTING);
         Files.copy(contextXml, base.resolve("conf/context.xml"), StandardCopyOption.REPLACE_EXISTING);
         Files.copy(layout.jar(), base.resolve("lib").resolve(layout.jar().getFileName()));
-        copyTree(layout.webapp(), base.resolve("webapps/ROOT"));
+        deployWebapp(base.resolve("webapps/ROOT"));
         // Read by Tomcat into system properties, which fill the ${...} in server.xml and context.xml;
         // kept in a file so the password never shows on a command line.
         Files.writeString(base.resolve("conf/catalina.properties"), String.join("\n", "",
@@ -240,24 +240,35 @@ public final class Farm {
         }
     }
 
+    /** Copies the sample webapp and compiles its few classes (src/) into WEB-INF/classes. */
+    private void deployWebapp(Path root) throws IOException {
+        Path sources = layout.webapp().resolve("src");
+        try (Stream<Path> paths = Files.walk(layout.webapp())) {
+            for (Path path : paths.filter(p -> !p.startsWith(sources)).toList()) {
+                Path target = root.resolve(layout.webapp().relativize(path).toString());
+                if (Files.isDirectory(path)) {
+                    Files.createDirectories(target);
+                } else {
+                    Files.copy(path, target);
+                }
+            }
+        }
+        List<String> args = new ArrayList<>(List.of("-d", root.resolve("WEB-INF/classes").toString(), "-cp",
+                layout.tomcatHome().resolve("lib/servlet-api.jar").toString(), "-proc:none"));
+        try (Stream<Path> javaFiles = Files.walk(sources)) {
+            javaFiles.filter(p -> p.toString().endsWith(".java")).forEach(p -> args.add(p.toString()));
+        }
+        javax.tools.JavaCompiler javac = javax.tools.ToolProvider.getSystemJavaCompiler();
+        if (javac == null || javac.run(null, null, null, args.toArray(String[]::new)) != 0) {
+            throw new IllegalStateException("could not compile the sample webapp's classes (is this a JDK?)");
+        }
+    }
+
     static void deleteTree(Path dir) throws IOException {
         if (Files.exists(dir)) {
             try (Stream<Path> paths = Files.walk(dir)) {
                 for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
                     Files.delete(path);
-                }
-            }
-        }
-    }
-
-    static void copyTree(Path from, Path to) throws IOException {
-        try (Stream<Path> paths = Files.walk(from)) {
-            for (Path path : paths.toList()) {
-                Path target = to.resolve(from.relativize(path).toString());
-                if (Files.isDirectory(path)) {
-                    Files.createDirectories(target);
-                } else {
-                    Files.copy(path, target);
                 }
             }
         }

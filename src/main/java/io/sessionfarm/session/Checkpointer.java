@@ -119,6 +119,7 @@ final class Checkpointer {
             return;
         }
         conflicts.increment();
+        boolean log = session.firstConflict();
         if (conflictPolicy == ConflictPolicy.KEEP_STORED) {
             for (String name : clashing) {
                 delta.drop(name);
@@ -130,8 +131,10 @@ final class Checkpointer {
                 }
             }
         }
-        manager.log().warn(FarmManager.messages.getString("farmManager.conflict",
-                FarmManager.hashed(session.getIdInternal()), clashing, ManagerSettings.camel(conflictPolicy)));
+        if (log) {
+            manager.log().warn(FarmManager.messages.getString("farmManager.conflict",
+                    FarmManager.hashed(session.getIdInternal()), clashing, ManagerSettings.camel(conflictPolicy)));
+        }
     }
 
     /**

@@ -44,6 +44,10 @@ public class FarmSession extends StandardSession {
     private transient volatile boolean accessedSinceCheckpoint;
     /** Set when the store row is already gone, so expiring this copy must not delete again. */
     private transient volatile boolean storeRowRemoved;
+    /** The idle timeout changed since the last checkpoint. */
+    private transient volatile boolean timeoutChanged;
+    /** A conflict on this session was logged already; later ones are only counted. */
+    private transient volatile boolean conflictLogged;
     /** A due checkpoint could not be written; the poller retries it. */
     private transient volatile boolean owed;
 
@@ -78,6 +82,22 @@ public class FarmSession extends StandardSession {
         changedNames.add(name);
         unserializable.remove(name);
         updatesSinceCheckpoint.incrementAndGet();
+    }
+
+    @Override
+    public void setMaxInactiveInterval(int interval) {
+        boolean changed = interval != maxInactiveInterval;
+        super.setMaxInactiveInterval(interval);
+        if (changed) {
+            timeoutChanged = true;
+        }
+    }
+
+    /** @return true the first time only */
+    boolean firstConflict() {
+        boolean first = !conflictLogged;
+        conflictLogged = true;
+        return first;
     }
 
     void requestServed() {
@@ -124,9 +144,10 @@ public class FarmSession extends StandardSession {
     // ---- building a checkpoint ---------------------------------------------------------------
 
     /** The attributes a checkpoint must write or delete, and what to remember once it is written. */
-    record Delta(Map<String, byte[]> writes, Map<String, byte[]> digests, Set<String> removals, Set<String> drained) {
+    record Delta(Map<String, byte[]> writes, Map<String, byte[]> digests, Set<String> removals, Set<String> drained,
+            boolean timeoutChanged) {
         boolean isEmpty() {
-            return writes.isEmpty() && removals.isEmpty();
+            return writes.isEmpty() && removals.isEmpty() && !timeoutChanged;
         }
 
         Set<String> names() {
@@ -150,6 +171,8 @@ public class FarmSession extends StandardSession {
     Delta collectChanges() {
         Set<String> drained = new HashSet<>(changedNames);
         changedNames.removeAll(drained);
+        boolean timeout = timeoutChanged;
+        timeoutChanged = false;
         Map<String, byte[]> writes = new HashMap<>();
         Map<String, byte[]> digests = new HashMap<>();
         Set<String> removals = new HashSet<>();
@@ -186,7 +209,7 @@ public class FarmSession extends StandardSession {
                 removals.add(name);
             }
         }
-        return new Delta(writes, digests, removals, drained);
+        return new Delta(writes, digests, removals, drained, timeout);
     }
 
     Checkpoint toCheckpoint(Delta delta) {
@@ -210,6 +233,7 @@ public class FarmSession extends StandardSession {
     /** A checkpoint failed: its changes stay owed and are found again by the next one. */
     void checkpointFailed(Delta delta) {
         owed = true;
+        timeoutChanged |= delta.timeoutChanged();
         changedNames.addAll(delta.drained());
         changedNames.addAll(delta.writes().keySet());
     }

@@ -48,7 +48,7 @@ public final class Database implements AutoCloseable {
         pg.setConnectTimeout(timeoutSeconds);
         pg.setLoginTimeout(timeoutSeconds);
         // A hung server must not hold a request thread for long: reads give up after this.
-        pg.setSocketTimeout(Math.max(5, timeoutSeconds * 5));
+        pg.setSocketTimeout(timeoutSeconds);
         pg.setApplicationName("sessionfarm");
 
         HikariConfig config = new HikariConfig();

@@ -30,10 +30,12 @@ public final class SessionStore {
             ON CONFLICT (app, id) DO NOTHING
             RETURNING version""";
 
+    /** The expiry follows the written timeout, which may have shortened; the access time never goes back. */
     static final String UPDATE_SESSION = """
             UPDATE sessionfarm_session
                SET version = version + 1, last_access = greatest(last_access, ?), max_inactive = ?,
-                   expires_at = greatest(expires_at, ?)
+                   expires_at = CASE WHEN ? <= 0 THEN 9223372036854775807
+                                     ELSE greatest(last_access, ?) + ? * 1000::bigint END
              WHERE app = ? AND id = ? AND version = ?
             RETURNING version""";
 
@@ -139,10 +141,12 @@ public final class SessionStore {
         try (PreparedStatement ps = con.prepareStatement(UPDATE_SESSION)) {
             ps.setLong(1, c.lastAccess());
             ps.setInt(2, c.maxInactive());
-            ps.setLong(3, c.expiresAt());
-            ps.setString(4, app);
-            ps.setString(5, c.id());
-            ps.setLong(6, c.baseVersion());
+            ps.setInt(3, c.maxInactive());
+            ps.setLong(4, c.lastAccess());
+            ps.setInt(5, c.maxInactive());
+            ps.setString(6, app);
+            ps.setString(7, c.id());
+            ps.setLong(8, c.baseVersion());
             return singleLong(ps);
         }
     }

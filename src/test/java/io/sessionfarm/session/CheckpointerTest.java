@@ -143,4 +143,18 @@ class CheckpointerTest {
         assertEquals(null, b.store().load(onA.getIdInternal()), "an invalidated session must not come back");
         assertFalse(onB.isLive());
     }
+
+    @Test
+    void aShorterTimeoutAloneIsWrittenAndShortensTheStoredExpiry() throws Exception {
+        Node node = node(ConflictPolicy.LAST_WRITER_WINS);
+        FarmSession session = newSession(node);
+        session.setAttribute("x", "1");
+        node.checkpointer().checkpoint(session, Trigger.CREATE, System.currentTimeMillis());
+        long before = node.store().stamp(session.getIdInternal()).expiresAt();
+        session.setMaxInactiveInterval(3);
+        node.checkpointer().checkpoint(session, Trigger.REQUESTS, System.currentTimeMillis());
+        var stored = node.store().load(session.getIdInternal());
+        assertEquals(3, stored.maxInactive());
+        assertTrue(stored.expiresAt() < before - 1_700_000, "the stored expiry follows the shorter timeout");
+    }
 }

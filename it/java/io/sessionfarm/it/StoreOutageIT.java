@@ -1,0 +1,141 @@
+package io.sessionfarm.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * PostgreSQL down (connections refused) or hung (bytes stop), under load: nodes keep serving the
+ * sessions they hold, owe their checkpoints, and write them all when the database returns.
+ */
+class StoreOutageIT extends FarmTestBase {
+
+    private static final int USERS = 10;
+    private static FaultyProxy proxy;
+    private static List<Farm.Node> nodes;
+    private static final ExecutorService pool = Executors.newFixedThreadPool(USERS + 4);
+
+    @BeforeAll
+    static void startFarmBehindProxy() throws Exception {
+        String url = TestDatabase.fresh(StoreOutageIT.class.getSimpleName());
+        proxy = new FaultyProxy(url);
+        TestDatabase.Server server = TestDatabase.server();
+        Farm farm = new Farm(Farm.Layout.of(ROOT, ROOT.resolve("target/it-farms/StoreOutageIT")),
+                new Farm.Store(proxy.url(), server.user(), server.password()));
+        nodes = startNodes(farm, farmContext(), "outage-a", "outage-b");
+    }
+
+    @AfterAll
+    static void closeProxy() throws Exception {
+        pool.shutdownNow();
+        proxy.close();
+    }
+
+    /** One user pinned to a node; returns the last counter value the node acknowledged. */
+    private static Future<Integer> useUntil(Client user, Farm.Node node, long end, List<String> failures) {
+        return pool.submit(() -> {
+            int last = 0;
+            while (System.currentTimeMillis() < end) {
+                try {
+                    Client.Reply reply = user.get(node, "/api/whoami");
+                    if (reply.status() != 200) {
+                        failures.add(node.name() + ": HTTP " + reply.status());
+                    } else {
+                        last = reply.intField("counter");
+                    }
+                } catch (Exception e) {
+                    failures.add(node.name() + ": " + e);
+                }
+            }
+            return last;
+        });
+    }
+
+    private void runOutage(Runnable breakIt, String kind) throws Exception {
+        List<Client> users = new ArrayList<>();
+        for (int i = 0; i < USERS; i++) {
+            Client user = new Client();
+            user.get(nodes.get(i % 2), "/api/whoami");
+            users.add(user);
+        }
+        List<String> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+        breakIt.run();
+        long end = System.currentTimeMillis() + 15_000;
+        List<Future<Integer>> runs = new ArrayList<>();
+        for (int i = 0; i < USERS; i++) {
+            runs.add(useUntil(users.get(i), nodes.get(i % 2), end, failures));
+        }
+        Client newcomer = new Client();
+        assertEquals(200, newcomer.get(nodes.get(0), "/api/set?name=arrived&value=during-" + kind).status(),
+                "new sessions are created while the store is " + kind);
+        List<Integer> acknowledged = new ArrayList<>();
+        for (Future<Integer> run : runs) {
+            acknowledged.add(run.get());
+        }
+        assertEquals(List.of(), failures, "no request fails while the store is " + kind);
+
+        proxy.restore();
+        awaitCaughtUp();
+        for (int i = 0; i < USERS; i++) {
+            Client.Reply reply = users.get(i).get(nodes.get((i + 1) % 2), "/api/get");
+            assertEquals((int) acknowledged.get(i), reply.intField("counter"),
+                    "user " + i + ": the other node sees every change made during the outage");
+        }
+        assertTrue(newcomer.get(nodes.get(1), "/api/get").body().contains("\"arrived\":\"during-" + kind + "\""));
+    }
+
+    private static void awaitCaughtUp() throws Exception {
+        long deadline = System.currentTimeMillis() + 60_000;
+        for (Farm.Node node : nodes) {
+            while (true) {
+                String stats = new Client().get(node, "/api/stats").body();
+                if (stats.contains("\"storeAvailable\":true") && stats.contains("\"owedCheckpoints\":0")) {
+                    break;
+                }
+                assertTrue(System.currentTimeMillis() < deadline, node.name() + " never caught up: " + stats);
+                Thread.sleep(250);
+            }
+        }
+    }
+
+    @Test
+    void databaseDownUnderLoadLosesNothingAndTheBacklogDrains() throws Exception {
+        runOutage(() -> {
+            try {
+                proxy.refuse();
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }, "down");
+        for (Farm.Node node : nodes) {
+            String log = log(node);
+            assertTrue(count(log, "the session store is unreachable") >= 1, node.name());
+            assertTrue(count(log, "the session store is reachable again") >= 1, node.name());
+        }
+    }
+
+    @Test
+    void hungDatabaseNeverHangsRequests() throws Exception {
+        runOutage(proxy::pause, "hung");
+    }
+
+    private static int count(String text, String needle) {
+        Matcher m = Pattern.compile(Pattern.quote(needle)).matcher(text);
+        int n = 0;
+        while (m.find()) {
+            n++;
+        }
+        return n;
+    }
+}
