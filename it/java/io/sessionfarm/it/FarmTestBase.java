@@ -17,10 +17,13 @@ public abstract class FarmTestBase {
 
     private static final List<Farm.Node> started = new ArrayList<>();
     private static Farm farm;
+    /** The database of the current test class's farm. */
+    protected static String databaseUrl;
 
     /** A farm for this test class, on a database of its own. */
     protected static Farm farm(Class<?> testClass) throws Exception {
         String url = TestDatabase.fresh(testClass.getSimpleName());
+        databaseUrl = url;
         TestDatabase.Server server = TestDatabase.server();
         farm = new Farm(Farm.Layout.of(ROOT, ROOT.resolve("target/it-farms/" + testClass.getSimpleName())),
                 new Farm.Store(url, server.user(), server.password()));

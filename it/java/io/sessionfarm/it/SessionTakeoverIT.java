@@ -93,6 +93,39 @@ class SessionTakeoverIT extends FarmTestBase {
     }
 
     @Test
+    void corruptOrForbiddenStoredValuesAreDroppedAndTheSessionContinues() throws Exception {
+        Client user = new Client();
+        user.get(nodes.get(0), "/api/set?name=good&value=kept");
+        user.get(nodes.get(0), "/api/set?name=garbled&value=x");
+        user.get(nodes.get(0), "/api/set?name=gadget&value=x");
+        byte[] forbidden;
+        try (var bytes = new java.io.ByteArrayOutputStream(); var out = new java.io.ObjectOutputStream(bytes)) {
+            out.writeObject(new java.io.File("/etc/passwd")); // java.io is not on the allow-list
+            out.flush();
+            forbidden = bytes.toByteArray();
+        }
+        try (var db = TestDatabase.connect(databaseUrl); var ps = db.prepareStatement(
+                "UPDATE sessionfarm_attribute SET value = ? WHERE session_id = ? AND name = ?")) {
+            ps.setBytes(1, new byte[] {(byte) 0xAC, (byte) 0xED, 0, 5, 0x73, 0x72, 1, 2, 3});
+            ps.setString(2, user.sessionId());
+            ps.setString(3, "garbled");
+            assertEquals(1, ps.executeUpdate());
+            ps.setBytes(1, forbidden);
+            ps.setString(3, "gadget");
+            assertEquals(1, ps.executeUpdate());
+        }
+        Client.Reply reply = user.get(nodes.get(2), "/api/get"); // node3 has never held this session
+        assertEquals(200, reply.status());
+        assertTrue(reply.body().contains("\"good\":\"kept\""), reply.body());
+        assertFalse(reply.body().contains("garbled") || reply.body().contains("gadget"), reply.body());
+        String log = log(nodes.get(2));
+        assertTrue(log.contains("attribute [garbled] of session [") && log.contains("attribute [gadget] of session ["),
+                "one warning per refused attribute");
+        assertFalse(log.contains(user.sessionId()), "logs carry a hash of the session id, never the id");
+        assertEquals(200, user.get(nodes.get(2), "/api/whoami").status(), "the session goes on");
+    }
+
+    @Test
     void theShopPageKeepsTheCartAcrossNodes() throws Exception {
         Client user = new Client();
         assertEquals(200, user.get(nodes.get(0), "/").status());

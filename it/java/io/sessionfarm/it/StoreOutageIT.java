@@ -71,7 +71,7 @@ class StoreOutageIT extends FarmTestBase {
         }
         List<String> failures = java.util.Collections.synchronizedList(new ArrayList<>());
         breakIt.run();
-        long end = System.currentTimeMillis() + 15_000;
+        long end = System.currentTimeMillis() + 30_000;
         List<Future<Integer>> runs = new ArrayList<>();
         for (int i = 0; i < USERS; i++) {
             runs.add(useUntil(users.get(i), nodes.get(i % 2), end, failures));

@@ -1,10 +1,6 @@
 package io.sessionfarm.it.bench;
 
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -16,11 +12,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 import io.sessionfarm.it.Farm;
@@ -28,38 +19,86 @@ import io.sessionfarm.it.TestDatabase;
 
 /**
  * Side-by-side throughput of session managers on one real Tomcat node: wrk on loopback drives
- * {@code GET /api/whoami} (reads and writes one small attribute) over pre-made sessions, and
+ * {@code GET /api/whoami} (reads and writes one small attribute) over 200 pre-made sessions, and
  * PostgreSQL's own counters give the database work per request. Run by {@code it/bench/run-sessions}.
  */
 public final class SessionBenchmark {
 
-    /** One configuration to measure: a context.xml, peer JARs for lib/, and extra properties. */
-    record Variant(String name, Path context, List<Path> libs, String properties) {
+    /** Which peer JARs a configuration needs in lib/. */
+    enum Peers { NONE, POSTGRESQL_DRIVER, REDISSON }
+
+    /** One configuration to measure: a context.xml, peer JARs, extra properties, the request to load. */
+    record Variant(String name, String context, Peers peers, String properties, String path, String setupPath) {
+        static Variant of(String name, String context, Peers peers, String properties) {
+            return new Variant(name, context, peers, properties, "/api/whoami", null);
+        }
+
+        Variant requesting(String newPath) {
+            return new Variant(name, context, peers, properties, newPath, setupPath);
+        }
+
+        Variant afterEachSessionIs(String setup) {
+            return new Variant(name, context, peers, properties, path, setup);
+        }
     }
 
-    record Result(Variant variant, double requestsPerSecond, double p50Millis, double p99Millis, long requests,
-            double transactionsPerRequest, double rowsWrittenPerRequest, double heapKbPerSession) {
+    record Result(Variant variant, Wrk.Result load, double transactionsPerRequest, double rowsWrittenPerRequest,
+            double heapKbPerSession) {
     }
 
-    private static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(5)).build();
+    private static final String STICKY = "sessionfarm.mode=sticky";
+    private static final String SHARED = "sessionfarm.mode=shared";
+    private static final String ACTIVITY_CHECK = "org.apache.catalina.session.StandardSession.ACTIVITY_CHECK=true";
+
+    /** Issue 2: the managers side by side, one small attribute read and written per request. */
+    static final List<Variant> MANAGERS = List.of(
+            Variant.of("StandardManager (memory only)", "standard.xml", Peers.NONE, ""),
+            Variant.of("PersistentManager + DataSourceStore + PersistentValve", "persistent.xml", Peers.POSTGRESQL_DRIVER, ACTIVITY_CHECK),
+            Variant.of("Redisson 3.52.0, AFTER_REQUEST, readMode REDIS", "redisson.xml", Peers.REDISSON, ""),
+            Variant.of("Redisson 3.52.0, AFTER_REQUEST, readMode MEMORY", "redisson-memory.xml", Peers.REDISSON, ""),
+            Variant.of("sessionfarm, interval 10 s", "sessionfarm-interval.xml", Peers.NONE, STICKY),
+            Variant.of("sessionfarm, every 5 updates", "sessionfarm-updates.xml", Peers.NONE, STICKY),
+            Variant.of("sessionfarm, per request", "sessionfarm-per-request.xml", Peers.NONE, STICKY),
+            Variant.of("sessionfarm, per request, request that changes nothing", "sessionfarm-per-request.xml", Peers.NONE, STICKY)
+                    .requesting("/api/get"));
+
+    /** Issue 3: the shared-mode version check and the in-place change detection, against sticky and the limit. */
+    static final List<Variant> MODES = List.of(
+            Variant.of("StandardManager (memory only)", "standard.xml", Peers.NONE, ""),
+            Variant.of("sessionfarm, per request, sticky", "sessionfarm-per-request.xml", Peers.NONE, STICKY),
+            Variant.of("sessionfarm, per request, shared", "sessionfarm-per-request.xml", Peers.NONE, SHARED),
+            Variant.of("StandardManager, + 20 small lists", "standard.xml", Peers.NONE, "")
+                    .afterEachSessionIs("/api/fill?value=mutable"),
+            Variant.of("sessionfarm, per request, sticky, + 20 small strings (known immutable: not digested)",
+                    "sessionfarm-per-request.xml", Peers.NONE, STICKY).afterEachSessionIs("/api/fill?value=immutable"),
+            Variant.of("sessionfarm, per request, sticky, + 20 small lists (digested every request)",
+                    "sessionfarm-per-request.xml", Peers.NONE, STICKY).afterEachSessionIs("/api/fill?value=mutable"),
+            // The same without the database write, which otherwise drowns the cost of detection:
+            Variant.of("sessionfarm, per request, sticky, + 20 small strings, request that changes nothing",
+                    "sessionfarm-per-request.xml", Peers.NONE, STICKY).afterEachSessionIs("/api/fill?value=immutable")
+                    .requesting("/api/get"),
+            Variant.of("sessionfarm, per request, sticky, + 20 small lists, request that changes nothing",
+                    "sessionfarm-per-request.xml", Peers.NONE, STICKY).afterEachSessionIs("/api/fill?value=mutable")
+                    .requesting("/api/get"));
 
     private final Path root;
+    private final Path peers;
     private final Farm farm;
     private final String jdbcUrl;
     private final int seconds;
     private final int connections;
-    private final int sessions;
+    private final boolean measureHeap;
 
-    SessionBenchmark(Path root, int seconds, int connections, int sessions) throws Exception {
+    SessionBenchmark(Path root, Path peers, int seconds, int connections, boolean measureHeap) throws Exception {
         this.root = root;
+        this.peers = peers;
         this.jdbcUrl = TestDatabase.fresh("bench");
         TestDatabase.Server server = TestDatabase.server();
         this.farm = new Farm(Farm.Layout.of(root, root.resolve("target/bench-farm")),
                 new Farm.Store(jdbcUrl, server.user(), server.password()));
         this.seconds = seconds;
         this.connections = connections;
-        this.sessions = sessions;
+        this.measureHeap = measureHeap;
         try (Connection db = TestDatabase.connect(jdbcUrl); Statement st = db.createStatement()) {
             // DataSourceStore's table, in PostgreSQL terms (Tomcat documents only MySQL DDL).
             st.execute("""
@@ -71,8 +110,9 @@ public final class SessionBenchmark {
     }
 
     Result measure(Variant variant) throws Exception {
-        Farm.Node node = farm.create("bench-" + variant.name().toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9]+", "-"), Farm.freePort(0), variant.context());
-        for (Path lib : variant.libs()) {
+        Farm.Node node = farm.create("bench-" + variant.name().toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9]+", "-"),
+                Farm.freePort(0), root.resolve("it/bench/contexts").resolve(variant.context()));
+        for (Path lib : peerJars(variant.peers())) {
             Files.copy(lib, node.base().resolve("lib").resolve(lib.getFileName()));
         }
         Files.writeString(node.base().resolve("conf/redisson.yaml"), """
@@ -85,59 +125,31 @@ public final class SessionBenchmark {
         try {
             farm.awaitUp(node, Duration.ofSeconds(120));
             Path ids = node.base().resolve("session-ids.txt");
-            Files.write(ids, createSessions(node, sessions));
-            wrk(node, ids, 5); // warm-up: JIT, pools, caches
+            Files.write(ids, Wrk.createSessions(node, 200, variant.setupPath()));
+            Wrk.run(root, node, variant.path(), ids, connections, 5); // warm-up: JIT, pools, caches
             long[] before = databaseCounters();
-            String output = wrk(node, ids, seconds);
+            Wrk.Result load = Wrk.run(root, node, variant.path(), ids, connections, seconds);
             long[] after = databaseCounters();
-            long requests = longMatch(output, "(\\d+) requests in");
-            double heap = heapKbPerSession(node);
-            return new Result(variant, doubleMatch(output, "Requests/sec:\\s+([\\d.]+)"),
-                    millis(output, "50%"), millis(output, "99%"), requests,
-                    (double) (after[0] - before[0]) / requests, (double) (after[1] - before[1]) / requests, heap);
+            double heap = measureHeap ? heapKbPerSession(node) : Double.NaN;
+            return new Result(variant, load, (double) (after[0] - before[0]) / load.requests(),
+                    (double) (after[1] - before[1]) / load.requests(), heap);
         } finally {
             farm.stop(node, Duration.ofSeconds(30));
         }
     }
 
-    /** Sessions made with one request each; their ids feed wrk. */
-    private static List<String> createSessions(Farm.Node node, int count) throws Exception {
-        ExecutorService pool = Executors.newFixedThreadPool(8);
-        try {
-            List<Future<String>> ids = new ArrayList<>();
-            for (int i = 0; i < count; i++) {
-                ids.add(pool.submit(() -> {
-                    HttpResponse<Void> response = HTTP.send(HttpRequest.newBuilder(node.url("/api/whoami")).build(),
-                            HttpResponse.BodyHandlers.discarding());
-                    String cookie = response.headers().firstValue("Set-Cookie").orElseThrow(
-                            () -> new IllegalStateException("no session cookie from " + node.name()));
-                    return cookie.substring("JSESSIONID=".length(), cookie.indexOf(';'));
-                }));
-            }
-            List<String> result = new ArrayList<>();
-            for (Future<String> id : ids) {
-                result.add(id.get());
-            }
-            return result;
-        } finally {
-            pool.shutdown();
+    private List<Path> peerJars(Peers kind) throws IOException {
+        Path dir = switch (kind) {
+            case NONE -> null;
+            case POSTGRESQL_DRIVER -> peers.resolve("postgresql");
+            case REDISSON -> peers.resolve("redisson");
+        };
+        if (dir == null) {
+            return List.of();
         }
-    }
-
-    private String wrk(Farm.Node node, Path ids, int duration) throws IOException, InterruptedException {
-        ProcessBuilder builder = new ProcessBuilder("wrk", "-t2", "-c" + connections, "-d" + duration + "s",
-                "--latency", "-s", root.resolve("it/bench/sessions.lua").toString(), node.url("/api/whoami").toString())
-                .redirectErrorStream(true);
-        builder.environment().put("SESSION_IDS", ids.toString());
-        Process process = builder.start();
-        String output = new String(process.getInputStream().readAllBytes());
-        if (process.waitFor() != 0 || !output.contains("Requests/sec")) {
-            throw new IllegalStateException("wrk failed:\n" + output);
+        try (Stream<Path> jars = Files.list(dir)) {
+            return jars.toList();
         }
-        if (output.contains("Non-2xx")) {
-            throw new IllegalStateException(node.name() + " answered errors under load:\n" + output);
-        }
-        return output;
     }
 
     /** Transactions committed or rolled back, and rows written, in the benchmark database. */
@@ -158,7 +170,7 @@ public final class SessionBenchmark {
     private static double heapKbPerSession(Farm.Node node) throws Exception {
         long pid = node.process().orElseThrow().pid();
         long before = heapUsedKb(pid);
-        createSessions(node, 10_000);
+        Wrk.createSessions(node, 10_000, null);
         long after = heapUsedKb(pid);
         return (after - before) / 10_000.0;
     }
@@ -166,7 +178,7 @@ public final class SessionBenchmark {
     private static long heapUsedKb(long pid) throws IOException, InterruptedException {
         Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
         run(jcmd.toString(), Long.toString(pid), "GC.run");
-        return longMatch(run(jcmd.toString(), Long.toString(pid), "GC.heap_info"), "used (\\d+)K");
+        return (long) Wrk.number(run(jcmd.toString(), Long.toString(pid), "GC.heap_info"), "used (\\d+)K");
     }
 
     private static String run(String... command) throws IOException, InterruptedException {
@@ -176,67 +188,31 @@ public final class SessionBenchmark {
         return output;
     }
 
-    private static double millis(String wrk, String percentile) {
-        Matcher m = Pattern.compile(percentile + "\\s+([\\d.]+)(us|ms|s)").matcher(wrk);
-        if (!m.find()) {
-            throw new IllegalStateException("no " + percentile + " in wrk output:\n" + wrk);
-        }
-        double value = Double.parseDouble(m.group(1));
-        return switch (m.group(2)) {
-            case "us" -> value / 1000;
-            case "s" -> value * 1000;
-            default -> value;
-        };
-    }
 
-    private static double doubleMatch(String text, String regex) {
-        Matcher m = Pattern.compile(regex).matcher(text);
-        if (!m.find()) {
-            throw new IllegalStateException("no match for " + regex + " in:\n" + text);
-        }
-        return Double.parseDouble(m.group(1));
-    }
 
-    private static long longMatch(String text, String regex) {
-        return (long) doubleMatch(text, regex);
-    }
 
-    /** {@code SessionBenchmark ROOT SECONDS CONNECTIONS SESSIONS PEER_LIBS_DIR VARIANT...}, variant = name=context.xml[?props]. */
+    /** {@code SessionBenchmark ROOT PEERS_DIR SUITE SECONDS CONNECTIONS}; suite: managers or modes. */
     public static void main(String[] args) throws Exception {
         Path root = Path.of(args[0]).toAbsolutePath();
-        SessionBenchmark bench = new SessionBenchmark(root, Integer.parseInt(args[1]), Integer.parseInt(args[2]),
-                Integer.parseInt(args[3]));
-        Path peers = Path.of(args[4]);
+        boolean managers = args[2].equals("managers");
+        SessionBenchmark bench = new SessionBenchmark(root, Path.of(args[1]), Integer.parseInt(args[3]),
+                Integer.parseInt(args[4]), managers);
         List<Result> results = new ArrayList<>();
-        for (int i = 5; i < args.length; i++) {
-            String[] parts = args[i].split("=", 2);
-            String[] contextAndProps = parts[1].split("\\?", 2);
-            Path context = root.resolve("it/bench/contexts").resolve(contextAndProps[0]);
-            String properties = contextAndProps.length > 1 ? contextAndProps[1].replace('&', '\n') : "";
-            List<Path> libs = new ArrayList<>();
-            String kind = parts[0].toLowerCase(Locale.ROOT);
-            if (kind.startsWith("redisson")) {
-                try (Stream<Path> jars = Files.list(peers.resolve("redisson"))) {
-                    libs.addAll(jars.toList());
-                }
-            } else if (kind.startsWith("persistentmanager")) {
-                try (Stream<Path> jars = Files.list(peers.resolve("postgresql"))) {
-                    libs.addAll(jars.toList());
-                }
-            }
-            System.err.println("measuring " + parts[0] + " ...");
-            Result result = bench.measure(new Variant(parts[0], context, libs, properties));
+        for (Variant variant : managers ? MANAGERS : MODES) {
+            System.err.println("measuring " + variant.name() + " ...");
+            Result result = bench.measure(variant);
             System.err.println(row(result));
             results.add(result);
         }
-        System.out.println("| configuration | requests/s | p50 ms | p99 ms | DB transactions / request | DB rows written / request | heap KB / session |");
-        System.out.println("|---|---:|---:|---:|---:|---:|---:|");
+        System.out.println("| configuration | request | requests/s | p50 ms | p99 ms | DB transactions / request | DB rows written / request | heap KB / session |");
+        System.out.println("|---|---|---:|---:|---:|---:|---:|---:|");
         results.forEach(r -> System.out.println(row(r)));
     }
 
     private static String row(Result r) {
-        return String.format(Locale.ROOT, "| %s | %.0f | %.2f | %.2f | %.3f | %.3f | %.2f |", r.variant().name(),
-                r.requestsPerSecond(), r.p50Millis(), r.p99Millis(), r.transactionsPerRequest(),
-                r.rowsWrittenPerRequest(), r.heapKbPerSession());
+        return String.format(Locale.ROOT, "| %s | `%s` | %.0f | %.2f | %.2f | %.3f | %.3f | %s |", r.variant().name(),
+                r.variant().path(), r.load().requestsPerSecond(), r.load().p50Millis(), r.load().p99Millis(),
+                r.transactionsPerRequest(), r.rowsWrittenPerRequest(),
+                Double.isNaN(r.heapKbPerSession()) ? "" : String.format(Locale.ROOT, "%.2f", r.heapKbPerSession()));
     }
 }

@@ -239,6 +239,10 @@ public class FarmManager extends ManagerBase {
                     checkpointer.checkpoint(farmSession, Trigger.STOP, now);
                 }
             }
+            int owed = getOwedCheckpoints();
+            if (owed > 0) {
+                log.warn(messages.getString("farmManager.stoppedOwing", appName(), Integer.valueOf(owed)));
+            }
         }
         sessions.clear();
         if (database != null) {

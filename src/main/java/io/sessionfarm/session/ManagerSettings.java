@@ -83,7 +83,7 @@ record ManagerSettings(
                 raw.get("password"),
                 dataSourceName,
                 integer(raw, "poolSize", 10, 2, 500, "a pool size from 2 to 500"),
-                integer(raw, "storeTimeout", 2000, 250, 60_000, "milliseconds from 250 to 60000"),
+                integer(raw, "storeTimeout", 5000, 250, 60_000, "milliseconds from 250 to 60000"),
                 policy,
                 choice(raw, "mode", Mode.SHARED, Mode.class),
                 choice(raw, "conflictPolicy", ConflictPolicy.LAST_WRITER_WINS, ConflictPolicy.class),

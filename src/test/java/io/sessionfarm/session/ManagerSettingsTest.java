@@ -32,7 +32,7 @@ class ManagerSettingsTest {
         assertEquals(ManagerSettings.Mode.SHARED, settings.mode());
         assertEquals(ManagerSettings.ConflictPolicy.LAST_WRITER_WINS, settings.conflictPolicy());
         assertEquals(10, settings.poolSize());
-        assertEquals(2000, settings.storeTimeoutMillis());
+        assertEquals(5000, settings.storeTimeoutMillis());
     }
 
     @Test
