@@ -65,13 +65,18 @@ final class AttributeCodec {
         }
     }
 
-    /** Compares serialized forms: equal digests mean the stored copy is still current. */
-    static byte[] digest(byte[] bytes) {
+    /** One per thread: looking a digest up in the providers costs more than digesting a small value. */
+    private static final ThreadLocal<MessageDigest> SHA_256 = ThreadLocal.withInitial(() -> {
         try {
-            return MessageDigest.getInstance("SHA-256").digest(bytes);
+            return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("every JDK has SHA-256", e);
         }
+    });
+
+    /** Compares serialized forms: equal digests mean the stored copy is still current. */
+    static byte[] digest(byte[] bytes) {
+        return SHA_256.get().digest(bytes);
     }
 
     private static final class WebappObjectInputStream extends ObjectInputStream {

@@ -101,10 +101,7 @@ final class Checkpointer {
                 }
                 continue; // lost a race to create the row; try again
             }
-            if (!session.isStored() && current.version() > 0) {
-                // Two nodes created the same id: impossible with random ids; keep what is stored.
-                session.restore(current, codec, manager.webappClassLoader());
-            }
+            // Another node wrote first (or holds a row this copy lost track of): take its changes, retry.
             merge(session, delta, current);
         }
         session.checkpointFailed(delta);

@@ -33,6 +33,11 @@ public class FarmSession extends StandardSession {
     private final transient Map<String, byte[]> storedDigests = new ConcurrentHashMap<>();
     /** Names set or removed through the API since the last checkpoint. */
     private final transient Set<String> changedNames = ConcurrentHashMap.newKeySet();
+    /**
+     * Names of mutable values the application read since the last checkpoint: only these can have
+     * been changed in place, so only these are serialized and compared.
+     */
+    private final transient Set<String> readNames = ConcurrentHashMap.newKeySet();
     /** Names whose current value could not be serialized; not retried until set again. */
     private final transient Set<String> unserializable = ConcurrentHashMap.newKeySet();
     private final transient AtomicInteger updatesSinceCheckpoint = new AtomicInteger();
@@ -60,6 +65,15 @@ public class FarmSession extends StandardSession {
     }
 
     // ---- change tracking -------------------------------------------------------------------
+
+    @Override
+    public Object getAttribute(String name) {
+        Object value = super.getAttribute(name);
+        if (value != null && !AttributeCodec.isImmutable(value)) {
+            readNames.add(name);
+        }
+        return value;
+    }
 
     @Override
     public void setAttribute(String name, Object value, boolean notify) {
@@ -164,13 +178,16 @@ public class FarmSession extends StandardSession {
     }
 
     /**
-     * Finds what changed since the stored version. Immutable values are compared only when set
-     * through the API; any other value is serialized and compared with the stored digest, which
-     * catches objects changed in place. Call under {@link #checkpointLock}.
+     * Finds what changed since the stored version. A value set through the API is serialized and
+     * compared with the stored digest. A mutable value the application read since the last
+     * checkpoint is too, which catches objects changed in place. Other values cannot have changed
+     * and are not touched. Call under {@link #checkpointLock}.
      */
     Delta collectChanges() {
         Set<String> drained = new HashSet<>(changedNames);
         changedNames.removeAll(drained);
+        Set<String> read = new HashSet<>(readNames);
+        readNames.removeAll(read);
         boolean timeout = timeoutChanged;
         timeoutChanged = false;
         Map<String, byte[]> writes = new HashMap<>();
@@ -180,8 +197,9 @@ public class FarmSession extends StandardSession {
             String name = attribute.getKey();
             Object value = attribute.getValue();
             boolean explicit = drained.contains(name);
+            boolean stored = storedDigests.containsKey(name);
             if (!explicit && (unserializable.contains(name)
-                    || AttributeCodec.isImmutable(value) && storedDigests.containsKey(name))) {
+                    || stored && (AttributeCodec.isImmutable(value) || !read.contains(name)))) {
                 continue;
             }
             byte[] bytes;

@@ -69,6 +69,19 @@ class CheckpointerTest {
         return session;
     }
 
+    /** Node a creates a session with one attribute; node b reads it: two copies of one version. */
+    private static FarmSession[] sharedBy(Node a, Node b, String name, String value) throws Exception {
+        FarmSession onA = newSession(a);
+        onA.setAttribute(name, value);
+        a.checkpointer().checkpoint(onA, Trigger.CREATE, System.currentTimeMillis());
+        return new FarmSession[] {onA, b.copyOf(onA.getIdInternal())};
+    }
+
+    private static void write(Node node, FarmSession session, String name, String value) {
+        session.setAttribute(name, value);
+        node.checkpointer().checkpoint(session, Trigger.REQUESTS, System.currentTimeMillis());
+    }
+
     @Test
     void anUnchangedSessionIssuesNoSql() {
         Node node = node(ConflictPolicy.LAST_WRITER_WINS);
@@ -88,15 +101,11 @@ class CheckpointerTest {
     void changesToDifferentAttributesOnTwoNodesBothSurvive() throws Exception {
         Node a = node(ConflictPolicy.LAST_WRITER_WINS);
         Node b = node(ConflictPolicy.LAST_WRITER_WINS);
-        FarmSession onA = newSession(a);
-        onA.setAttribute("x", "0");
-        a.checkpointer().checkpoint(onA, Trigger.CREATE, System.currentTimeMillis());
-        FarmSession onB = b.copyOf(onA.getIdInternal());
-
-        onA.setAttribute("fromA", "a");
-        a.checkpointer().checkpoint(onA, Trigger.REQUESTS, System.currentTimeMillis());
-        onB.setAttribute("fromB", "b");
-        b.checkpointer().checkpoint(onB, Trigger.REQUESTS, System.currentTimeMillis());
+        FarmSession[] copies = sharedBy(a, b, "x", "0");
+        FarmSession onA = copies[0];
+        FarmSession onB = copies[1];
+        write(a, onA, "fromA", "a");
+        write(b, onB, "fromB", "b");
 
         var stored = a.store().load(onA.getIdInternal());
         assertEquals(3, stored.version());
@@ -110,15 +119,11 @@ class CheckpointerTest {
         for (ConflictPolicy policy : ConflictPolicy.values()) {
             Node a = node(policy);
             Node b = node(policy);
-            FarmSession onA = newSession(a);
-            onA.setAttribute("color", "red");
-            a.checkpointer().checkpoint(onA, Trigger.CREATE, System.currentTimeMillis());
-            FarmSession onB = b.copyOf(onA.getIdInternal());
-
-            onA.setAttribute("color", "green");
-            a.checkpointer().checkpoint(onA, Trigger.REQUESTS, System.currentTimeMillis());
-            onB.setAttribute("color", "blue");
-            b.checkpointer().checkpoint(onB, Trigger.REQUESTS, System.currentTimeMillis());
+            FarmSession[] copies = sharedBy(a, b, "color", "red");
+            FarmSession onA = copies[0];
+            FarmSession onB = copies[1];
+            write(a, onA, "color", "green");
+            write(b, onB, "color", "blue");
 
             String expected = policy == ConflictPolicy.LAST_WRITER_WINS ? "blue" : "green";
             FarmSession reread = a.copyOf(onA.getIdInternal());
@@ -132,14 +137,11 @@ class CheckpointerTest {
     void aSessionInvalidatedElsewhereIsNotWrittenBack() throws Exception {
         Node a = node(ConflictPolicy.LAST_WRITER_WINS);
         Node b = node(ConflictPolicy.LAST_WRITER_WINS);
-        FarmSession onA = newSession(a);
-        onA.setAttribute("x", "1");
-        a.checkpointer().checkpoint(onA, Trigger.CREATE, System.currentTimeMillis());
-        FarmSession onB = b.copyOf(onA.getIdInternal());
+        FarmSession[] copies = sharedBy(a, b, "x", "1");
+        FarmSession onA = copies[0];
+        FarmSession onB = copies[1];
         a.store().delete(onA.getIdInternal());
-
-        onB.setAttribute("x", "2");
-        b.checkpointer().checkpoint(onB, Trigger.REQUESTS, System.currentTimeMillis());
+        write(b, onB, "x", "2");
         assertEquals(null, b.store().load(onA.getIdInternal()), "an invalidated session must not come back");
         assertFalse(onB.isLive());
     }

@@ -63,13 +63,38 @@ class FarmSessionTest {
 
     @Test
     void objectChangedInPlaceIsCaughtWithoutSetAttribute() {
-        List<String> cart = new ArrayList<>(List.of("teapot"));
-        session.setAttribute("cart", cart);
+        session.setAttribute("cart", new ArrayList<>(List.of("teapot")));
         session.setAttribute("user", "ada");
         checkpoint(1);
+        @SuppressWarnings("unchecked")
+        List<String> cart = (List<String>) session.getAttribute("cart");
         cart.add("cups");
         Delta delta = session.collectChanges();
         assertEquals(Set.of("cart"), delta.writes().keySet(), "only the changed attribute is rewritten");
+    }
+
+    /** Counts how often it is serialized. */
+    static final class Counting implements java.io.Serializable {
+        transient int writes;
+
+        private void writeObject(java.io.ObjectOutputStream out) throws IOException {
+            writes++;
+            out.defaultWriteObject();
+        }
+    }
+
+    @Test
+    void mutableAttributesNotReadSinceTheLastCheckpointAreNotSerializedAgain() {
+        Counting counting = new Counting();
+        session.setAttribute("big", counting);
+        checkpoint(1);
+        assertEquals(1, counting.writes);
+        session.setAttribute("counter", 2);
+        checkpoint(2);
+        assertEquals(1, counting.writes, "not read, so it cannot have changed");
+        session.getAttribute("big");
+        assertTrue(session.collectChanges().isEmpty(), "read but unchanged: compared, not written");
+        assertEquals(2, counting.writes);
     }
 
     @Test
