@@ -24,28 +24,42 @@ import io.sessionfarm.store.StoredSession.StoredAttribute;
  */
 public final class SessionStore {
 
-    static final String INSERT_SESSION = """
-            INSERT INTO sessionfarm_session (app, id, version, created_at, last_access, max_inactive, expires_at)
-            VALUES (?, ?, 1, ?, ?, ?, ?)
-            ON CONFLICT (app, id) DO NOTHING
-            RETURNING version""";
+    /**
+     * The attribute half of a checkpoint, run only if the session half (the CTE {@code session})
+     * produced a row: upsert the changed attributes with the new version, delete the removed ones.
+     * One statement means one round trip, and atomic without an explicit transaction.
+     */
+    private static final String ATTRIBUTES_AND_VERSION = """
+            , written AS (
+                INSERT INTO sessionfarm_attribute (app, session_id, name, version, value)
+                SELECT session.app, session.id, a.name, session.version, a.value
+                  FROM session, unnest(?::text[], ?::bytea[]) AS a(name, value)
+                ON CONFLICT (app, session_id, name) DO UPDATE SET version = EXCLUDED.version, value = EXCLUDED.value)
+            , removed AS (
+                DELETE FROM sessionfarm_attribute r USING session
+                 WHERE r.app = session.app AND r.session_id = session.id AND r.name = ANY (?::text[]))
+            SELECT version FROM session""";
 
-    /** The expiry follows the written timeout, which may have shortened; the access time never goes back. */
-    static final String UPDATE_SESSION = """
-            UPDATE sessionfarm_session
-               SET version = version + 1, last_access = greatest(last_access, ?), max_inactive = ?,
-                   expires_at = CASE WHEN ? <= 0 THEN 9223372036854775807
-                                     ELSE greatest(last_access, ?) + ? * 1000::bigint END
-             WHERE app = ? AND id = ? AND version = ?
-            RETURNING version""";
+    /** The first checkpoint of a session: version 1, unless a row with this id exists. */
+    static final String CREATE_CHECKPOINT = """
+            WITH session AS (
+                INSERT INTO sessionfarm_session (app, id, version, created_at, last_access, max_inactive, expires_at)
+                VALUES (?, ?, 1, ?, ?, ?, ?)
+                ON CONFLICT (app, id) DO NOTHING
+                RETURNING app, id, version)""" + ATTRIBUTES_AND_VERSION;
 
-    static final String UPSERT_ATTRIBUTE = """
-            INSERT INTO sessionfarm_attribute (app, session_id, name, version, value)
-            VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (app, session_id, name) DO UPDATE SET version = EXCLUDED.version, value = EXCLUDED.value""";
-
-    static final String DELETE_ATTRIBUTES = """
-            DELETE FROM sessionfarm_attribute WHERE app = ? AND session_id = ? AND name = ANY (?)""";
+    /**
+     * A later checkpoint: compare-and-set on the version. The expiry follows the written timeout,
+     * which may have shortened; the access time never goes back.
+     */
+    static final String UPDATE_CHECKPOINT = """
+            WITH session AS (
+                UPDATE sessionfarm_session
+                   SET version = version + 1, last_access = greatest(last_access, ?), max_inactive = ?,
+                       expires_at = CASE WHEN ? <= 0 THEN 9223372036854775807
+                                         ELSE greatest(last_access, ?) + ? * 1000::bigint END
+                 WHERE app = ? AND id = ? AND version = ?
+                RETURNING app, id, version)""" + ATTRIBUTES_AND_VERSION;
 
     static final String SELECT_SESSION = """
             SELECT s.version, s.created_at, s.last_access, s.max_inactive, s.expires_at, a.name, a.version, a.value
@@ -109,70 +123,40 @@ public final class SessionStore {
      */
     public OptionalLong save(Checkpoint c) throws SQLException {
         return timed(con -> {
-            con.setAutoCommit(false);
-            try {
-                long version = writeSessionRow(con, c);
-                if (version < 0) {
-                    con.rollback();
-                    return OptionalLong.empty();
-                }
-                writeAttributes(con, c, version);
-                con.commit();
-                return OptionalLong.of(version);
-            } catch (SQLException | RuntimeException e) {
-                con.rollback();
-                throw e;
+            boolean create = c.baseVersion() == 0;
+            try (PreparedStatement ps = con.prepareStatement(create ? CREATE_CHECKPOINT : UPDATE_CHECKPOINT)) {
+                int next = create ? bindCreate(ps, c) : bindUpdate(ps, c);
+                ps.setArray(next, con.createArrayOf("text", c.writes().keySet().toArray(String[]::new)));
+                ps.setArray(next + 1, con.createArrayOf("bytea", c.writes().values().toArray(byte[][]::new)));
+                ps.setArray(next + 2, con.createArrayOf("text", c.removals().toArray(String[]::new)));
+                long version = singleLong(ps);
+                return version < 0 ? OptionalLong.empty() : OptionalLong.of(version);
             }
         });
     }
 
-    private long writeSessionRow(Connection con, Checkpoint c) throws SQLException {
-        if (c.baseVersion() == 0) {
-            try (PreparedStatement ps = con.prepareStatement(INSERT_SESSION)) {
-                ps.setString(1, app);
-                ps.setString(2, c.id());
-                ps.setLong(3, c.createdAt());
-                ps.setLong(4, c.lastAccess());
-                ps.setInt(5, c.maxInactive());
-                ps.setLong(6, c.expiresAt());
-                return singleLong(ps);
-            }
-        }
-        try (PreparedStatement ps = con.prepareStatement(UPDATE_SESSION)) {
-            ps.setLong(1, c.lastAccess());
-            ps.setInt(2, c.maxInactive());
-            ps.setInt(3, c.maxInactive());
-            ps.setLong(4, c.lastAccess());
-            ps.setInt(5, c.maxInactive());
-            ps.setString(6, app);
-            ps.setString(7, c.id());
-            ps.setLong(8, c.baseVersion());
-            return singleLong(ps);
-        }
+    /** @return the index of the next parameter */
+    private int bindCreate(PreparedStatement ps, Checkpoint c) throws SQLException {
+        ps.setString(1, app);
+        ps.setString(2, c.id());
+        ps.setLong(3, c.createdAt());
+        ps.setLong(4, c.lastAccess());
+        ps.setInt(5, c.maxInactive());
+        ps.setLong(6, c.expiresAt());
+        return 7;
     }
 
-    private void writeAttributes(Connection con, Checkpoint c, long version) throws SQLException {
-        if (!c.writes().isEmpty()) {
-            try (PreparedStatement ps = con.prepareStatement(UPSERT_ATTRIBUTE)) {
-                for (Map.Entry<String, byte[]> write : c.writes().entrySet()) {
-                    ps.setString(1, app);
-                    ps.setString(2, c.id());
-                    ps.setString(3, write.getKey());
-                    ps.setLong(4, version);
-                    ps.setBytes(5, write.getValue());
-                    ps.addBatch();
-                }
-                ps.executeBatch();
-            }
-        }
-        if (!c.removals().isEmpty()) {
-            try (PreparedStatement ps = con.prepareStatement(DELETE_ATTRIBUTES)) {
-                ps.setString(1, app);
-                ps.setString(2, c.id());
-                ps.setArray(3, con.createArrayOf("text", c.removals().toArray()));
-                ps.executeUpdate();
-            }
-        }
+    /** @return the index of the next parameter */
+    private int bindUpdate(PreparedStatement ps, Checkpoint c) throws SQLException {
+        ps.setLong(1, c.lastAccess());
+        ps.setInt(2, c.maxInactive());
+        ps.setInt(3, c.maxInactive());
+        ps.setLong(4, c.lastAccess());
+        ps.setInt(5, c.maxInactive());
+        ps.setString(6, app);
+        ps.setString(7, c.id());
+        ps.setLong(8, c.baseVersion());
+        return 9;
     }
 
     /** The whole stored session, or null when there is none. */
