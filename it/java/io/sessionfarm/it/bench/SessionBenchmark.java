@@ -71,7 +71,7 @@ public final class SessionBenchmark {
                     .afterEachSessionIs("/api/fill?value=mutable"),
             Variant.of("sessionfarm, per request, sticky, + 20 small strings (known immutable: not digested)",
                     "sessionfarm-per-request.xml", Peers.NONE, STICKY).afterEachSessionIs("/api/fill?value=immutable"),
-            Variant.of("sessionfarm, per request, sticky, + 20 small lists (digested every request)",
+            Variant.of("sessionfarm, per request, sticky, + 20 small lists the request does not read (not digested)",
                     "sessionfarm-per-request.xml", Peers.NONE, STICKY).afterEachSessionIs("/api/fill?value=mutable"),
             // The same without the database write, which otherwise drowns the cost of detection:
             Variant.of("sessionfarm, per request, sticky, + 20 small strings, request that changes nothing",

@@ -58,6 +58,8 @@ public class FarmManager extends ManagerBase {
     /** How often the poller looks for sessions whose interval checkpoint is due. */
     static final int POLL_SECONDS = 1;
     static final int SWEEP_BATCH = 500;
+    /** Batches per sweep: a backlog of expired sessions drains over several sweeps instead of hogging the node. */
+    static final int SWEEP_ROUNDS = 4;
     private static final int MAX_SESSION_ID_LENGTH = 256;
 
     private final Log log = LogFactory.getLog(FarmManager.class); // per instance: this class lives in lib/
@@ -460,7 +462,7 @@ public class FarmManager extends ManagerBase {
     /** Background: removes expired sessions from the store, in batches, and fires their listeners once. */
     private void sweep() {
         try {
-            for (int round = 0; round < 20; round++) {
+            for (int round = 0; round < SWEEP_ROUNDS; round++) {
                 List<ExpiredSession> batch = store.sweepExpired(System.currentTimeMillis(), SWEEP_BATCH);
                 gate.succeeded();
                 for (ExpiredSession expired : batch) {
