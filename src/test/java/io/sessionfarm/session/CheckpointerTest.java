@@ -69,12 +69,17 @@ class CheckpointerTest {
         return session;
     }
 
-    /** Node a creates a session with one attribute; node b reads it: two copies of one version. */
-    private static FarmSession[] sharedBy(Node a, Node b, String name, String value) throws Exception {
+    /** Two nodes holding copies of one stored version of a session with one attribute. */
+    private record TwoNodes(Node a, Node b, FarmSession onA, FarmSession onB) {
+    }
+
+    private static TwoNodes twoNodes(ConflictPolicy policy, String name, String value) throws Exception {
+        Node a = node(policy);
+        Node b = node(policy);
         FarmSession onA = newSession(a);
         onA.setAttribute(name, value);
         a.checkpointer().checkpoint(onA, Trigger.CREATE, System.currentTimeMillis());
-        return new FarmSession[] {onA, b.copyOf(onA.getIdInternal())};
+        return new TwoNodes(a, b, onA, b.copyOf(onA.getIdInternal()));
     }
 
     private static void write(Node node, FarmSession session, String name, String value) {
@@ -99,51 +104,39 @@ class CheckpointerTest {
 
     @Test
     void changesToDifferentAttributesOnTwoNodesBothSurvive() throws Exception {
-        Node a = node(ConflictPolicy.LAST_WRITER_WINS);
-        Node b = node(ConflictPolicy.LAST_WRITER_WINS);
-        FarmSession[] copies = sharedBy(a, b, "x", "0");
-        FarmSession onA = copies[0];
-        FarmSession onB = copies[1];
-        write(a, onA, "fromA", "a");
-        write(b, onB, "fromB", "b");
+        TwoNodes t = twoNodes(ConflictPolicy.LAST_WRITER_WINS, "x", "0");
+        write(t.a(), t.onA(), "fromA", "a");
+        write(t.b(), t.onB(), "fromB", "b");
 
-        var stored = a.store().load(onA.getIdInternal());
+        var stored = t.a().store().load(t.onA().getIdInternal());
         assertEquals(3, stored.version());
         assertTrue(stored.attributes().keySet().containsAll(List.of("x", "fromA", "fromB")));
-        assertEquals("a", onB.getAttribute("fromA"), "B took in A's change while merging");
-        assertEquals(0, b.checkpointer().conflicts.sum(), "different attributes are not a conflict");
+        assertEquals("a", t.onB().getAttribute("fromA"), "B took in A's change while merging");
+        assertEquals(0, t.b().checkpointer().conflicts.sum(), "different attributes are not a conflict");
     }
 
     @Test
     void sameAttributeOnTwoNodesFollowsThePolicyAndIsCounted() throws Exception {
         for (ConflictPolicy policy : ConflictPolicy.values()) {
-            Node a = node(policy);
-            Node b = node(policy);
-            FarmSession[] copies = sharedBy(a, b, "color", "red");
-            FarmSession onA = copies[0];
-            FarmSession onB = copies[1];
-            write(a, onA, "color", "green");
-            write(b, onB, "color", "blue");
+            TwoNodes t = twoNodes(policy, "color", "red");
+            write(t.a(), t.onA(), "color", "green");
+            write(t.b(), t.onB(), "color", "blue");
 
             String expected = policy == ConflictPolicy.LAST_WRITER_WINS ? "blue" : "green";
-            FarmSession reread = a.copyOf(onA.getIdInternal());
+            FarmSession reread = t.a().copyOf(t.onA().getIdInternal());
             assertEquals(expected, reread.getAttribute("color"), policy.toString());
-            assertEquals(expected, onB.getAttribute("color"), policy + ": B's copy agrees with the store");
-            assertEquals(1, b.checkpointer().conflicts.sum(), policy.toString());
+            assertEquals(expected, t.onB().getAttribute("color"), policy + ": B's copy agrees with the store");
+            assertEquals(1, t.b().checkpointer().conflicts.sum(), policy.toString());
         }
     }
 
     @Test
     void aSessionInvalidatedElsewhereIsNotWrittenBack() throws Exception {
-        Node a = node(ConflictPolicy.LAST_WRITER_WINS);
-        Node b = node(ConflictPolicy.LAST_WRITER_WINS);
-        FarmSession[] copies = sharedBy(a, b, "x", "1");
-        FarmSession onA = copies[0];
-        FarmSession onB = copies[1];
-        a.store().delete(onA.getIdInternal());
-        write(b, onB, "x", "2");
-        assertEquals(null, b.store().load(onA.getIdInternal()), "an invalidated session must not come back");
-        assertFalse(onB.isLive());
+        TwoNodes t = twoNodes(ConflictPolicy.LAST_WRITER_WINS, "x", "1");
+        t.a().store().delete(t.onA().getIdInternal());
+        write(t.b(), t.onB(), "x", "2");
+        assertEquals(null, t.b().store().load(t.onA().getIdInternal()), "an invalidated session must not come back");
+        assertFalse(t.onB().isLive());
     }
 
     @Test
