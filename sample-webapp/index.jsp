@@ -1,6 +1,12 @@
 <%@ page contentType="text/html;charset=UTF-8" pageEncoding="UTF-8" import="java.util.*" %><%!
-    static final Map<String, Integer> PRICES = new LinkedHashMap<>(Map.of(
-            "Teapot", 24, "Espresso cups (2)", 12, "Tea towel", 6, "Biscuit tin", 9));
+    /** In a fixed order: every node must list the products the same way. */
+    static final Map<String, Integer> PRICES = new LinkedHashMap<>();
+    static {
+        PRICES.put("Teapot", 24);
+        PRICES.put("Espresso cups (2)", 12);
+        PRICES.put("Tea towel", 6);
+        PRICES.put("Biscuit tin", 9);
+    }
 
     static String escape(String s) {
         return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
