@@ -20,13 +20,24 @@ public abstract class FarmTestBase {
     /** The database of the current test class's farm. */
     protected static String databaseUrl;
 
+    /** How the nodes reach the test database: directly, or through something put in between. */
+    @FunctionalInterface
+    protected interface Route {
+        String to(String databaseUrl) throws Exception;
+    }
+
     /** A farm for this test class, on a database of its own. */
     protected static Farm farm(Class<?> testClass) throws Exception {
+        return farm(testClass, url -> url);
+    }
+
+    /** A farm for this test class, on a database of its own, reached through {@code route}. */
+    protected static Farm farm(Class<?> testClass, Route route) throws Exception {
         String url = TestDatabase.fresh(testClass.getSimpleName());
         databaseUrl = url;
         TestDatabase.Server server = TestDatabase.server();
         farm = new Farm(Farm.Layout.of(ROOT, ROOT.resolve("target/it-farms/" + testClass.getSimpleName())),
-                new Farm.Store(url, server.user(), server.password()));
+                new Farm.Store(route.to(url), server.user(), server.password()));
         return farm;
     }
 
@@ -48,12 +59,6 @@ public abstract class FarmTestBase {
     /** Nodes a test started by hand, stopped after the class like the others. */
     protected static void registerForStop(List<Farm.Node> nodes) {
         started.addAll(nodes);
-    }
-
-    protected static Farm.Node restart(Farm farm, Farm.Node node) throws Exception {
-        farm.start(node);
-        farm.awaitUp(node, START);
-        return node;
     }
 
     protected static Path fixture(String name) {

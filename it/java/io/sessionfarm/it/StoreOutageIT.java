@@ -28,11 +28,10 @@ class StoreOutageIT extends FarmTestBase {
 
     @BeforeAll
     static void startFarmBehindProxy() throws Exception {
-        String url = TestDatabase.fresh(StoreOutageIT.class.getSimpleName());
-        proxy = new FaultyProxy(url);
-        TestDatabase.Server server = TestDatabase.server();
-        Farm farm = new Farm(Farm.Layout.of(ROOT, ROOT.resolve("target/it-farms/StoreOutageIT")),
-                new Farm.Store(proxy.url(), server.user(), server.password()));
+        Farm farm = farm(StoreOutageIT.class, url -> {
+            proxy = new FaultyProxy(url);
+            return proxy.url();
+        });
         nodes = startNodes(farm, farmContext(), "outage-a", "outage-b");
     }
 
