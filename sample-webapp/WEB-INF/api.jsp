@@ -35,13 +35,27 @@
 %><%
     String node = System.getProperty("sessionfarm.node", "node");
     String op = request.getPathInfo() == null ? "/" : request.getPathInfo();
+    if (op.startsWith("/strict/")) {
+        op = op.substring("/strict".length()); // the same ops, where the token valve answers 401 to a bad token
+    }
     String name = request.getParameter("name");
     String value = request.getParameter("value");
     Map<String, Object> reply = new LinkedHashMap<>();
     reply.put("node", node);
+    if (request.getAttribute("io.sessionfarm.token.state") != null) {
+        reply.put("token", request.getAttribute("io.sessionfarm.token.state"));
+    }
     HttpSession session;
     switch (op) {
         case "/ping" -> reply.put("up", true);
+        case "/report" -> {
+            // Served by one node only (handoffRoutes): the session arrives through a hand-off code.
+            session = request.getSession(false);
+            reply.put("session", session != null);
+            if (session != null) {
+                reply.put("counter", session.getAttribute("counter"));
+            }
+        }
         case "/whoami" -> {
             session = request.getSession();
             Integer counter = (Integer) session.getAttribute("counter");

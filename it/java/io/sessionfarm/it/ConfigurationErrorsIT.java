@@ -16,6 +16,8 @@ class ConfigurationErrorsIT extends FarmTestBase {
     private static Farm.Node typo;
     private static Farm.Node outOfRange;
     private static Farm.Node unreachable;
+    private static Farm.Node tokenTypo;
+    private static Farm.Node noMasterKey;
 
     @BeforeAll
     static void startBrokenNodes() throws Exception {
@@ -24,7 +26,9 @@ class ConfigurationErrorsIT extends FarmTestBase {
         typo = farm.create("typo", Farm.freePort(0), fixture("context-typo.xml"));
         outOfRange = farm.create("out-of-range", Farm.freePort(0), fixture("context-out-of-range.xml"));
         unreachable = farm.create("unreachable", Farm.freePort(0), fixture("context-unreachable.xml"));
-        nodes.addAll(List.of(typo, outOfRange, unreachable));
+        tokenTypo = farm.create("token-typo", Farm.freePort(0), fixture("context-token-typo.xml"));
+        noMasterKey = farm.create("no-master-key", Farm.freePort(0), fixture("context-token-no-master-key.xml"));
+        nodes.addAll(List.of(typo, outOfRange, unreachable, tokenTypo, noMasterKey));
         for (Farm.Node node : nodes) {
             farm.start(node);
         }
@@ -59,5 +63,19 @@ class ConfigurationErrorsIT extends FarmTestBase {
         String log = log(unreachable);
         assertTrue(log.contains("the session store [jdbc:postgresql://127.0.0.1:1/nowhere] as user [farm] is not usable"), log);
         assertFalse(log.contains("s3cret-pw-xyzzy"), "the password must never reach a log");
+    }
+
+    @Test
+    void misspeltTokenValveAttributeStopsTheContext() throws Exception {
+        assertContextRefused(tokenTypo);
+        assertTrue(log(tokenTypo).contains("unknown attribute(s) [rotateAftr] in <Valve>"), log(tokenTypo));
+    }
+
+    @Test
+    void missingMasterKeyStopsTheContextSayingHowToMakeOne() throws Exception {
+        assertContextRefused(noMasterKey);
+        String log = log(noMasterKey);
+        assertTrue(log.contains("masterKeyFile [/nonexistent/sessionfarm/master.key] cannot be read")
+                && log.contains("openssl rand -base64 32"), log);
     }
 }

@@ -114,8 +114,41 @@ public final class Farm {
                 "sessionfarm.http.port=" + port,
                 "sessionfarm.jdbcUrl=" + store.jdbcUrl(),
                 "sessionfarm.username=" + store.username(),
-                "sessionfarm.password=" + store.password(), ""), StandardOpenOption.APPEND);
+                "sessionfarm.password=" + store.password(),
+                "sessionfarm.masterKeyFile=" + masterKeyFile(),
+                "sessionfarm.self=http://127.0.0.1:" + port,
+                "sessionfarm.handoffRoutes=", ""), StandardOpenOption.APPEND);
         return new Node(name, base, port);
+    }
+
+    /** Sets a property of a node that has not started yet (a later line wins). */
+    public void setProperty(Node node, String name, String value) throws IOException {
+        Files.writeString(node.base().resolve("conf/catalina.properties"), name + "=" + value + "\n",
+                StandardOpenOption.APPEND);
+    }
+
+    /** Routes {@code prefix} to {@code target}, on every given node: the token valve hands sessions over. */
+    public void route(List<Node> nodes, String prefix, Node target) throws IOException {
+        for (Node node : nodes) {
+            setProperty(node, "sessionfarm.handoffRoutes", prefix + "=http://127.0.0.1:" + target.port());
+        }
+    }
+
+    /** The farm's master key, one for all its nodes, made on first use: 32 random bytes, base64. */
+    public Path masterKeyFile() throws IOException {
+        Path file = layout.farmDir().resolve("master.key");
+        if (!Files.exists(file)) {
+            byte[] key = new byte[32];
+            new java.security.SecureRandom().nextBytes(key);
+            Files.createDirectories(layout.farmDir());
+            Files.writeString(file, java.util.Base64.getEncoder().encodeToString(key) + "\n");
+            try {
+                Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+            } catch (UnsupportedOperationException e) {
+                // not a POSIX file system
+            }
+        }
+        return file;
     }
 
     /** The node as an earlier run left it, if there is one. */
@@ -301,10 +334,15 @@ public final class Farm {
         down();
         List<Node> nodes = new ArrayList<>();
         for (int i = 1; i <= count; i++) {
-            Node node = create("node" + i, freePort(8080 + i));
+            nodes.add(create("node" + i, freePort(8080 + i)));
+        }
+        Node reports = nodes.getLast();
+        if (count > 1) {
+            route(nodes, "/api/report", reports);
+        }
+        for (Node node : nodes) {
             System.out.println("starting " + node.name() + " on port " + node.port() + " ...");
             start(node);
-            nodes.add(node);
         }
         for (Node node : nodes) {
             try {
@@ -319,6 +357,7 @@ public final class Farm {
             System.out.println(node.name() + " is up: " + node.url("/"));
         }
         System.out.println("Open any node's URL, fill a cart, then use another node: the cart follows."
+                + (count > 1 ? " /api/report lives on " + reports.name() + " only: other nodes hand the session over." : "")
                 + " ./farm status shows the nodes, ./farm down stops them.");
     }
 

@@ -45,15 +45,21 @@ public abstract class FarmTestBase {
     protected static List<Farm.Node> startNodes(Farm farm, Path contextXml, String... names) throws Exception {
         List<Farm.Node> nodes = new ArrayList<>();
         for (String name : names) {
-            Farm.Node node = farm.create(name, Farm.freePort(0), contextXml);
+            nodes.add(farm.create(name, Farm.freePort(0), contextXml));
+        }
+        start(farm, nodes);
+        return nodes;
+    }
+
+    /** Starts nodes made by {@link Farm#create}, all at once, and waits until each answers. */
+    protected static void start(Farm farm, List<Farm.Node> nodes) throws Exception {
+        for (Farm.Node node : nodes) {
             farm.start(node);
             started.add(node);
-            nodes.add(node);
         }
         for (Farm.Node node : nodes) {
             farm.awaitUp(node, START);
         }
-        return nodes;
     }
 
     /** Nodes a test started by hand, stopped after the class like the others. */

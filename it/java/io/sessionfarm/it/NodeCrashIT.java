@@ -24,7 +24,7 @@ class NodeCrashIT extends FarmTestBase {
 
     @Test
     void perRequestPolicyLosesNothingAcknowledged() throws Exception {
-        List<Farm.Node> nodes = startNodes(farm, farmContext(), "crash-a", "crash-b");
+        List<Farm.Node> nodes = startNodes(farm, fixture("context-manager-only.xml"), "crash-a", "crash-b");
         Client user = new Client();
         int acknowledged = 0;
         for (int i = 0; i < 50; i++) {

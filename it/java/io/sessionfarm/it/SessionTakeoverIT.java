@@ -20,7 +20,7 @@ class SessionTakeoverIT extends FarmTestBase {
 
     @BeforeAll
     static void startFarm() throws Exception {
-        nodes = startNodes(farm(SessionTakeoverIT.class), farmContext(), "node1", "node2", "node3");
+        nodes = startNodes(farm(SessionTakeoverIT.class), fixture("context-manager-only.xml"), "node1", "node2", "node3");
     }
 
     private static Farm.Node node(int request) {

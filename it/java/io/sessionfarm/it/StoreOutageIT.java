@@ -32,7 +32,7 @@ class StoreOutageIT extends FarmTestBase {
             proxy = new FaultyProxy(url);
             return proxy.url();
         });
-        nodes = startNodes(farm, farmContext(), "outage-a", "outage-b");
+        nodes = startNodes(farm, fixture("context-manager-only.xml"), "outage-a", "outage-b");
     }
 
     @AfterAll

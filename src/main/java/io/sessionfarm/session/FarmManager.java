@@ -53,6 +53,23 @@ import io.sessionfarm.store.StoredSession.Stamp;
  */
 public class FarmManager extends ManagerBase {
 
+    /**
+     * A valve that works beside this Manager on its store, such as the token valve. The Manager
+     * finds it in its context's pipeline, calls it when the store is ready, and tells it, on the
+     * request's thread, when a session is created or changes its id.
+     */
+    public interface Companion {
+        /** The store is open and migrated; a failure here stops the context. */
+        void managerStarted(FarmManager manager) throws LifecycleException;
+
+        /** The store is about to close. */
+        void managerStopping();
+
+        void sessionCreated(Session session);
+
+        void sessionIdChanged(Session session, String oldId);
+    }
+
     static final StringManager messages = StringManager.getManager(FarmManager.class);
 
     /** How often the poller looks for sessions whose interval checkpoint is due. */
@@ -74,6 +91,8 @@ public class FarmManager extends ManagerBase {
     private Checkpointer checkpointer;
     private StoreGate gate;
     private ScheduledThreadPoolExecutor executor;
+
+    private final List<Companion> companions = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     private final Object[] loadLocks = new Object[64];
     private final Set<String> expiryInFlight = ConcurrentHashMap.newKeySet();
@@ -172,6 +191,18 @@ public class FarmManager extends ManagerBase {
         executor.scheduleWithFixedDelay(this::sweep, ThreadLocalRandom.current().nextLong(1, sweep + 1), sweep,
                 TimeUnit.SECONDS);
         log.info(messages.getString("farmManager.started", appName(), settings, settings.policy().lossBound()));
+        for (Valve valve : getContext().getPipeline().getValves()) {
+            if (valve instanceof Companion companion) {
+                try {
+                    companion.managerStarted(this);
+                } catch (LifecycleException | RuntimeException e) {
+                    executor.shutdownNow();
+                    database.close();
+                    throw e;
+                }
+                companions.add(companion);
+            }
+        }
         setState(LifecycleState.STARTING);
     }
 
@@ -222,6 +253,8 @@ public class FarmManager extends ManagerBase {
     @Override
     protected void stopInternal() throws LifecycleException {
         setState(LifecycleState.STOPPING);
+        companions.forEach(Companion::managerStopping);
+        companions.clear();
         if (executor != null) {
             executor.shutdown();
             try {
@@ -264,6 +297,15 @@ public class FarmManager extends ManagerBase {
     }
 
     // ---- sessions ------------------------------------------------------------------------------
+
+    @Override
+    public Session createSession(String sessionId) {
+        Session session = super.createSession(sessionId);
+        for (Companion companion : companions) {
+            companion.sessionCreated(session);
+        }
+        return session;
+    }
 
     @Override
     public Session createEmptySession() {
@@ -366,6 +408,9 @@ public class FarmManager extends ManagerBase {
         super.changeSessionId(session, newId, notifySessionListeners, notifyContainerListeners);
         if (session instanceof FarmSession farmSession && checkpointer != null) {
             checkpointer.renamed(farmSession, oldId, newId);
+        }
+        for (Companion companion : companions) {
+            companion.sessionIdChanged(session, oldId);
         }
     }
 
@@ -542,8 +587,13 @@ public class FarmManager extends ManagerBase {
         return log;
     }
 
+    /** The store's database, for companions; null unless started. */
+    public Database database() {
+        return database;
+    }
+
     /** Host and context path: the key of this webapp's rows, shared by all nodes serving it. */
-    String appName() {
+    public String appName() {
         Context context = getContext();
         if (context == null) {
             return "(no context)";
@@ -554,7 +604,7 @@ public class FarmManager extends ManagerBase {
     }
 
     /** Session ids are credentials: logs carry a short hash instead. */
-    static String hashed(String id) {
+    public static String hashed(String id) {
         try {
             byte[] digest = MessageDigest.getInstance("SHA-256").digest(id.getBytes(StandardCharsets.UTF_8));
             return HexFormat.of().formatHex(digest, 0, 6);

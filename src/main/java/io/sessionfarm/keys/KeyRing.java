@@ -1,0 +1,284 @@
+package io.sessionfarm.keys;
+
+import java.security.GeneralSecurityException;
+import java.security.SecureRandom;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
+
+import javax.crypto.SecretKey;
+import javax.crypto.spec.SecretKeySpec;
+import javax.sql.DataSource;
+
+/**
+ * The farm's data keys for one purpose, shared by every node through PostgreSQL and wrapped under
+ * the {@link MasterKey}. Rotation is Tink's three steps, run by whichever node holds a farm-wide
+ * advisory lock, one node at a time:
+ * <ol>
+ * <li><b>add</b> a new key: every node decrypts with it once it has refreshed;</li>
+ * <li><b>promote</b> it after {@code propagation}, when every node has seen it: nodes now encrypt
+ * with it, and the old primary is <b>retiring</b>;</li>
+ * <li><b>delete</b> the retiring key after {@code retireAfter}, when nothing it encrypted can still
+ * be valid.</li>
+ * </ol>
+ * No node ever meets a key it cannot read, so rotation logs nobody out.
+ */
+public final class KeyRing {
+
+    /** A data key and its id, which travels in the clear beside whatever the key encrypted. */
+    public record Key(int id, SecretKey secret) {
+    }
+
+    /** How keys age: all in milliseconds. */
+    public record Schedule(long rotateAfter, long propagation, long retireAfter) {
+    }
+
+    static final long ROTATION_LOCK = 0x5E5510F5L;
+    private static final String NOW = "(extract(epoch from statement_timestamp()) * 1000)::bigint";
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final DataSource dataSource;
+    private final MasterKey master;
+    private final String purpose;
+    private final Schedule schedule;
+
+    private volatile Map<Integer, SecretKey> keys = Map.of();
+    private volatile Key primary;
+    private volatile long primarySince;
+    private volatile long lastRefresh;
+
+    private final LongAdder rotations = new LongAdder();
+    private final LongAdder unreadableKeys = new LongAdder();
+
+    public KeyRing(DataSource dataSource, MasterKey master, String purpose, Schedule schedule) {
+        this.dataSource = dataSource;
+        this.master = master;
+        this.purpose = purpose;
+        this.schedule = schedule;
+    }
+
+    /**
+     * Creates the first key if the farm has none, then reads the ring. Fails if this node's master
+     * key opens none of the farm's keys: it is not the farm's master key.
+     */
+    public void start() throws SQLException, GeneralSecurityException {
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                lock(c, true);
+                if (!exists(c)) {
+                    insert(c, "primary");
+                }
+                c.commit();
+            } catch (SQLException | GeneralSecurityException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            } finally {
+                c.setAutoCommit(true);
+            }
+        }
+        refresh(true);
+    }
+
+    public Key primary() {
+        return primary;
+    }
+
+    /** The key with this id, or null if this node does not know it (after one refresh, rate-limited). */
+    public SecretKey find(int id) {
+        SecretKey key = keys.get(id);
+        if (key == null && System.currentTimeMillis() - lastRefresh > 1000) {
+            try {
+                refresh(false);
+            } catch (SQLException | GeneralSecurityException e) {
+                return null;
+            }
+            key = keys.get(id);
+        }
+        return key;
+    }
+
+    /** Re-reads the ring; a key this node cannot unwrap is skipped and counted. */
+    public void refresh() throws SQLException {
+        try {
+            refresh(false);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e); // only thrown when strict
+        }
+    }
+
+    private void refresh(boolean strict) throws SQLException, GeneralSecurityException {
+        Map<Integer, SecretKey> read = new HashMap<>();
+        Key newPrimary = null;
+        long since = 0;
+        int unreadable = 0;
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement(
+                        "SELECT id, state, wrapped, coalesce(promoted_at, created_at), " + NOW
+                                + " FROM sessionfarm_key WHERE purpose = ?")) {
+            ps.setString(1, purpose);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    int id = rs.getInt(1);
+                    byte[] bytes;
+                    try {
+                        bytes = master.unwrap(purpose, id, rs.getBytes(3));
+                    } catch (GeneralSecurityException e) {
+                        unreadable++;
+                        continue;
+                    }
+                    SecretKey key = new SecretKeySpec(bytes, "AES");
+                    Arrays.fill(bytes, (byte) 0);
+                    read.put(id, key);
+                    if (rs.getString(2).equals("primary")) {
+                        newPrimary = new Key(id, key);
+                        since = System.currentTimeMillis() - (rs.getLong(5) - rs.getLong(4));
+                    }
+                }
+            }
+        }
+        if (unreadable > 0) {
+            unreadableKeys.add(unreadable);
+            if (strict && read.isEmpty()) {
+                throw new GeneralSecurityException("this node's master key opens none of the farm's " + unreadable
+                        + " '" + purpose + "' keys: every node needs the same master key");
+            }
+        }
+        if (newPrimary == null) {
+            if (strict) {
+                throw new GeneralSecurityException("the farm has no readable primary '" + purpose + "' key");
+            }
+            return; // keep what we had
+        }
+        keys = Map.copyOf(read);
+        primary = newPrimary;
+        primarySince = since;
+        lastRefresh = System.currentTimeMillis();
+    }
+
+    /**
+     * One step of rotation if one is due, by whichever node gets the lock (the others skip), then a
+     * refresh. Returns true if this node changed the ring.
+     */
+    public boolean rotateIfDue() throws SQLException {
+        boolean changed = false;
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                if (lock(c, false)) {
+                    changed = step(c);
+                }
+                c.commit();
+            } catch (SQLException | GeneralSecurityException | RuntimeException e) {
+                c.rollback();
+                if (e instanceof SQLException sql) {
+                    throw sql;
+                }
+                throw new IllegalStateException(e);
+            } finally {
+                c.setAutoCommit(true);
+            }
+        }
+        refresh();
+        return changed;
+    }
+
+    private boolean step(Connection c) throws SQLException, GeneralSecurityException {
+        boolean changed = false;
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM sessionfarm_key WHERE purpose = ?"
+                + " AND state = 'retiring' AND retire_after <= " + NOW)) {
+            ps.setString(1, purpose);
+            changed |= ps.executeUpdate() > 0;
+        }
+        try (PreparedStatement ps = c.prepareStatement("""
+                WITH due AS (
+                    SELECT id FROM sessionfarm_key WHERE purpose = ? AND state = 'added' AND created_at <= %1$s - ?
+                     ORDER BY created_at LIMIT 1),
+                old AS (
+                    UPDATE sessionfarm_key SET state = 'retiring', retire_after = %1$s + ?
+                     WHERE purpose = ? AND state = 'primary' AND EXISTS (SELECT 1 FROM due) RETURNING id)
+                UPDATE sessionfarm_key SET state = 'primary', promoted_at = %1$s
+                 WHERE purpose = ? AND id = (SELECT id FROM due)""".formatted(NOW))) {
+            ps.setString(1, purpose);
+            ps.setLong(2, schedule.propagation());
+            ps.setLong(3, schedule.retireAfter());
+            ps.setString(4, purpose);
+            ps.setString(5, purpose);
+            if (ps.executeUpdate() > 0) {
+                rotations.increment();
+                changed = true;
+            }
+        }
+        try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM sessionfarm_key WHERE purpose = ? AND ("
+                + "state = 'added' OR (state = 'primary' AND coalesce(promoted_at, created_at) > " + NOW + " - ?))")) {
+            ps.setString(1, purpose);
+            ps.setLong(2, schedule.rotateAfter());
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    insert(c, "added");
+                    changed = true;
+                }
+            }
+        }
+        return changed;
+    }
+
+    private boolean lock(Connection c, boolean wait) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(wait ? "SELECT pg_advisory_xact_lock(?), true"
+                : "SELECT true, pg_try_advisory_xact_lock(?)")) {
+            ps.setLong(1, ROTATION_LOCK);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(2);
+            }
+        }
+    }
+
+    private boolean exists(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM sessionfarm_key WHERE purpose = ? LIMIT 1")) {
+            ps.setString(1, purpose);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next();
+            }
+        }
+    }
+
+    private void insert(Connection c, String state) throws SQLException, GeneralSecurityException {
+        byte[] key = new byte[32];
+        RANDOM.nextBytes(key);
+        int id = RANDOM.nextInt(Integer.MAX_VALUE) + 1;
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO sessionfarm_key (purpose, id, state, wrapped,"
+                + " created_at, promoted_at) VALUES (?, ?, ?, ?, " + NOW + ", CASE WHEN ? THEN " + NOW + " END)")) {
+            ps.setString(1, purpose);
+            ps.setInt(2, id);
+            ps.setString(3, state);
+            ps.setBytes(4, master.wrap(purpose, id, key));
+            ps.setBoolean(5, state.equals("primary"));
+            ps.executeUpdate();
+        } finally {
+            Arrays.fill(key, (byte) 0);
+        }
+    }
+
+    public int size() {
+        return keys.size();
+    }
+
+    /** Milliseconds since the primary key was promoted, as of the last refresh. */
+    public long primaryAgeMillis() {
+        return primary == null ? 0 : System.currentTimeMillis() - primarySince;
+    }
+
+    public long rotations() {
+        return rotations.sum();
+    }
+
+    public long unreadableKeys() {
+        return unreadableKeys.sum();
+    }
+}

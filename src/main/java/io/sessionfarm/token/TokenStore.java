@@ -1,0 +1,128 @@
+package io.sessionfarm.token;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+
+import javax.sql.DataSource;
+
+/**
+ * Token families and hand-off codes of one web application in PostgreSQL: the common session
+ * database that decides whether a token is current. Every decision that two nodes could race on
+ * is one conditional statement; every time is the database's clock.
+ */
+final class TokenStore {
+
+    /** A family's row, read with the database's current time. */
+    record Family(byte[] family, String sessionId, byte[] tokenId, long generation, long issuedAt,
+            byte[] previousTokenId, long previousUntil, long createdAt, long now) {
+
+        Token current(int keyId) {
+            return new Token(family, tokenId, generation, issuedAt, sessionId, keyId);
+        }
+    }
+
+    /** What a redeemed hand-off code stood for. */
+    record Handoff(String sessionId, long createdAt, String target) {
+    }
+
+    private static final String NOW = "(extract(epoch from statement_timestamp()) * 1000)::bigint";
+    private static final String COLUMNS = "family, session_id, token_id, generation, issued_at, previous_token_id,"
+            + " coalesce(previous_until, 0), created_at, " + NOW;
+
+    private final DataSource dataSource;
+    private final String app;
+
+    TokenStore(DataSource dataSource, String app) {
+        this.dataSource = dataSource;
+        this.app = app;
+    }
+
+    Family read(byte[] family) throws SQLException {
+        return one("SELECT " + COLUMNS + " FROM sessionfarm_token WHERE app = ? AND family = ?", app, family);
+    }
+
+    /** A new family whose first token is {@code tokenId}; {@code createdAt} 0 means now. */
+    Family create(byte[] family, String sessionId, byte[] tokenId, long createdAt) throws SQLException {
+        return one("INSERT INTO sessionfarm_token (app, family, session_id, token_id, generation, issued_at, created_at)"
+                + " VALUES (?, ?, ?, ?, 0, " + NOW + ", CASE WHEN ? > 0 THEN ? ELSE " + NOW + " END) RETURNING "
+                + COLUMNS, app, family, sessionId, tokenId, createdAt, createdAt);
+    }
+
+    /**
+     * Replaces the current token if it is still {@code expected}: the compare-and-set that decides
+     * which of two racing requests rotates. The old token becomes the predecessor, accepted for
+     * {@code graceMillis}. Null if another request rotated first.
+     */
+    Family rotate(byte[] family, byte[] expected, byte[] next, long graceMillis) throws SQLException {
+        return one("UPDATE sessionfarm_token SET previous_token_id = token_id, previous_until = " + NOW + " + ?,"
+                + " token_id = ?, generation = generation + 1, issued_at = " + NOW
+                + " WHERE app = ? AND family = ? AND token_id = ? RETURNING " + COLUMNS,
+                graceMillis, next, app, family, expected);
+    }
+
+    /** Ends every family of the session: whoever holds any of its tokens holds nothing. */
+    int revokeSession(String sessionId) throws SQLException {
+        return update("DELETE FROM sessionfarm_token WHERE app = ? AND session_id = ?", app, sessionId);
+    }
+
+    void deleteFamily(byte[] family) throws SQLException {
+        update("DELETE FROM sessionfarm_token WHERE app = ? AND family = ?", app, family);
+    }
+
+    /** The session changed its id (login): its families follow it. */
+    int renameSession(String oldId, String newId) throws SQLException {
+        return update("UPDATE sessionfarm_token SET session_id = ? WHERE app = ? AND session_id = ?", newId, app, oldId);
+    }
+
+    void createHandoff(byte[] codeHash, String sessionId, long createdAt, String target, long ttlMillis)
+            throws SQLException {
+        update("INSERT INTO sessionfarm_handoff (code_hash, app, session_id, created_at, target, expires_at)"
+                + " VALUES (?, ?, ?, ?, ?, " + NOW + " + ?)", codeHash, app, sessionId, createdAt, target, ttlMillis);
+    }
+
+    /** Takes the code out of the table, so it works once; null if unknown, used or expired. */
+    Handoff redeem(byte[] codeHash) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement("DELETE FROM sessionfarm_handoff WHERE code_hash = ?"
+                        + " AND app = ? RETURNING session_id, created_at, target, expires_at > " + NOW)) {
+            ps.setBytes(1, codeHash);
+            ps.setString(2, app);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() && rs.getBoolean(4) ? new Handoff(rs.getString(1), rs.getLong(2), rs.getString(3)) : null;
+            }
+        }
+    }
+
+    /** Families no token of which can still pass, and stale hand-off codes. */
+    int deleteExpired(long idleMillis, long absoluteMillis) throws SQLException {
+        update("DELETE FROM sessionfarm_handoff WHERE app = ? AND expires_at < " + NOW, app);
+        return update("DELETE FROM sessionfarm_token WHERE app = ? AND (issued_at < " + NOW + " - ? OR created_at < "
+                + NOW + " - ?)", app, idleMillis, absoluteMillis);
+    }
+
+    private Family one(String sql, Object... args) throws SQLException {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+            for (int i = 0; i < args.length; i++) {
+                ps.setObject(i + 1, args[i]);
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return null;
+                }
+                return new Family(rs.getBytes(1), rs.getString(2), rs.getBytes(3), rs.getLong(4), rs.getLong(5),
+                        rs.getBytes(6), rs.getLong(7), rs.getLong(8), rs.getLong(9));
+            }
+        }
+    }
+
+    private int update(String sql, Object... args) throws SQLException {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+            for (int i = 0; i < args.length; i++) {
+                ps.setObject(i + 1, args[i]);
+            }
+            return ps.executeUpdate();
+        }
+    }
+}

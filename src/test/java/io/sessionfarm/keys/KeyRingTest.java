@@ -1,0 +1,133 @@
+package io.sessionfarm.keys;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.Base64;
+import java.util.Map;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import io.sessionfarm.it.TestDatabase;
+import io.sessionfarm.store.Database;
+
+/** The key ring against a real PostgreSQL: two "nodes" are two rings on one database. */
+class KeyRingTest {
+
+    private static final MasterKey MASTER = MasterKey.of(new byte[32]);
+    private static Database database;
+
+    @BeforeAll
+    static void open() throws Exception {
+        TestDatabase.Server server = TestDatabase.server();
+        database = Database.open(TestDatabase.fresh("keyring_test"), server.user(), server.password(), 4, 2000, "keyring-test");
+    }
+
+    @AfterAll
+    static void close() {
+        database.close();
+    }
+
+    @BeforeEach
+    void empty() throws Exception {
+        try (Connection c = database.dataSource().getConnection(); Statement s = c.createStatement()) {
+            s.execute("DELETE FROM sessionfarm_key");
+        }
+    }
+
+    private static KeyRing ring(MasterKey master, long rotateAfter, long propagation, long retireAfter) {
+        return new KeyRing(database.dataSource(), master, "test", new KeyRing.Schedule(rotateAfter, propagation, retireAfter));
+    }
+
+    @Test
+    void nodesStartingTogetherShareOnePrimaryKey() throws Exception {
+        KeyRing a = ring(MASTER, 60_000, 1000, 1000);
+        KeyRing b = ring(MASTER, 60_000, 1000, 1000);
+        a.start();
+        b.start();
+        assertEquals(a.primary().id(), b.primary().id());
+        assertEquals(a.primary().secret(), b.primary().secret());
+    }
+
+    @Test
+    void rotationAddsThenPromotesThenRetiresAndEveryNodeCanAlwaysDecrypt() throws Exception {
+        KeyRing a = ring(MASTER, 200, 300, 400);
+        KeyRing b = ring(MASTER, 200, 300, 400);
+        a.start();
+        b.start();
+        int first = a.primary().id();
+        Thread.sleep(250);
+        assertTrue(a.rotateIfDue(), "a key is added once the primary is old");
+        b.refresh();
+        assertEquals(first, a.primary().id(), "an added key is not used to encrypt yet");
+        assertEquals(2, b.size(), "but every node can already decrypt with it");
+        Thread.sleep(350);
+        a.rotateIfDue();
+        b.refresh();
+        int second = a.primary().id();
+        assertNotEquals(first, second, "promoted after the propagation time");
+        assertEquals(second, b.primary().id());
+        assertNotNull(b.find(first), "the old key still decrypts while it retires");
+        Thread.sleep(450);
+        a.rotateIfDue();
+        b.refresh();
+        assertNull(b.find(first), "deleted after retireAfter");
+        assertEquals(1, a.rotations());
+    }
+
+    @Test
+    void theDatabaseHoldsNoKeyInTheClear() throws Exception {
+        KeyRing a = ring(MASTER, 60_000, 1000, 1000);
+        a.start();
+        byte[] key = a.primary().secret().getEncoded();
+        try (Connection c = database.dataSource().getConnection(); Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT wrapped FROM sessionfarm_key")) {
+            assertTrue(rs.next());
+            byte[] wrapped = rs.getBytes(1);
+            assertFalse(Base64.getEncoder().encodeToString(wrapped).contains(Base64.getEncoder().encodeToString(key).substring(0, 12)));
+            assertFalse(java.util.Arrays.equals(java.util.Arrays.copyOfRange(wrapped, Aead.NONCE_BYTES, Aead.NONCE_BYTES + 32), key));
+        }
+    }
+
+    @Test
+    void aNodeWithAnotherMasterKeyRefusesToStart() throws Exception {
+        ring(MASTER, 60_000, 1000, 1000).start();
+        byte[] other = new byte[32];
+        other[0] = 1;
+        GeneralSecurityException e = assertThrows(GeneralSecurityException.class,
+                () -> ring(MasterKey.of(other), 60_000, 1000, 1000).start());
+        assertTrue(e.getMessage().contains("same master key"), e.getMessage());
+    }
+
+    @Test
+    void masterKeyProblemsSayWhatToDo(@TempDir Path dir) throws Exception {
+        Map<String, String> env = Map.of();
+        String missing = assertThrows(IllegalArgumentException.class, () -> MasterKey.load(null, env::get)).getMessage();
+        assertTrue(missing.contains("SESSIONFARM_MASTER_KEY") && missing.contains("openssl rand -base64 32"), missing);
+        Path shortKey = Files.writeString(dir.resolve("short.key"), Base64.getEncoder().encodeToString(new byte[16]));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> MasterKey.load(shortKey.toString(), env::get))
+                .getMessage().contains("16 bytes, not 32"));
+        Path garbage = Files.writeString(dir.resolve("garbage.key"), "not base64 ***");
+        String bad = assertThrows(IllegalArgumentException.class, () -> MasterKey.load(garbage.toString(), env::get)).getMessage();
+        assertFalse(bad.contains("not base64 ***"), "key material is never echoed");
+        assertThrows(IllegalArgumentException.class, () -> MasterKey.load(dir.resolve("absent.key").toString(), env::get));
+        String good = Base64.getEncoder().encodeToString(new byte[32]);
+        assertNotNull(MasterKey.load(null, Map.of(MasterKey.ENVIRONMENT_VARIABLE, good)::get));
+        assertNotNull(MasterKey.load(Files.writeString(dir.resolve("good.key"), good + "\n").toString(), env::get));
+    }
+}

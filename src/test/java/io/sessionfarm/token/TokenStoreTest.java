@@ -1,0 +1,113 @@
+package io.sessionfarm.token;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import io.sessionfarm.it.TestDatabase;
+import io.sessionfarm.store.Database;
+import io.sessionfarm.token.TokenStore.Family;
+
+/** The token SQL against a real PostgreSQL. */
+class TokenStoreTest {
+
+    private static final SecureRandom RANDOM = new SecureRandom();
+    private static Database database;
+    private static TokenStore store;
+
+    @BeforeAll
+    static void open() throws Exception {
+        TestDatabase.Server server = TestDatabase.server();
+        database = Database.open(TestDatabase.fresh("token_store_test"), server.user(), server.password(), 8, 2000, "token-test");
+        store = new TokenStore(database.dataSource(), "localhost/");
+    }
+
+    @AfterAll
+    static void close() {
+        database.close();
+    }
+
+    private static byte[] id() {
+        byte[] bytes = new byte[16];
+        RANDOM.nextBytes(bytes);
+        return bytes;
+    }
+
+    @Test
+    void ofManyRacingRotationsExactlyOneWins() throws Exception {
+        byte[] family = id();
+        Family created = store.create(family, "S1", id(), 0);
+        assertEquals(0, created.generation());
+        int racers = 8;
+        ExecutorService pool = Executors.newFixedThreadPool(racers);
+        CountDownLatch go = new CountDownLatch(1);
+        List<Future<Family>> results = new ArrayList<>();
+        for (int i = 0; i < racers; i++) {
+            results.add(pool.submit(() -> {
+                go.await();
+                return store.rotate(family, created.tokenId(), id(), 5000);
+            }));
+        }
+        go.countDown();
+        int winners = 0;
+        for (Future<Family> result : results) {
+            if (result.get() != null) {
+                winners++;
+            }
+        }
+        pool.shutdown();
+        assertEquals(1, winners);
+        Family now = store.read(family);
+        assertEquals(1, now.generation());
+        assertTrue(Arrays.equals(created.tokenId(), now.previousTokenId()), "the loser's token is the predecessor");
+        assertTrue(now.previousUntil() > now.now(), "inside its grace period");
+    }
+
+    @Test
+    void sessionIdChangesAndRevocationReachEveryFamily() throws Exception {
+        byte[] first = id();
+        byte[] second = id();
+        store.create(first, "OLD", id(), 0);
+        store.create(second, "OLD", id(), 0);
+        assertEquals(2, store.renameSession("OLD", "NEW"));
+        assertEquals("NEW", store.read(first).sessionId());
+        assertEquals(2, store.revokeSession("NEW"));
+        assertNull(store.read(first));
+        assertNull(store.read(second));
+    }
+
+    @Test
+    void aHandOffCodeIsRedeemedOnceAndNotAfterItExpires() throws Exception {
+        byte[] code = id();
+        store.createHandoff(code, "S2", 123, "/reports/x", 60_000);
+        assertNotNull(store.redeem(code));
+        assertNull(store.redeem(code), "single use");
+        byte[] stale = id();
+        store.createHandoff(stale, "S2", 123, "/reports/x", -1);
+        assertNull(store.redeem(stale), "expired");
+    }
+
+    @Test
+    void theDatabaseClockDecidesAndCreationTimeCarriesOver() throws Exception {
+        Family fresh = store.create(id(), "S3", id(), 0);
+        assertEquals(fresh.now(), fresh.issuedAt());
+        assertEquals(fresh.now(), fresh.createdAt());
+        Family handedOff = store.create(id(), "S3", id(), 1_000);
+        assertEquals(1_000, handedOff.createdAt(), "the absolute lifetime follows the session, not the family");
+        assertTrue(store.deleteExpired(3_600_000, 60_000) >= 1, "an absolute lifetime long gone");
+    }
+}
