@@ -16,8 +16,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * PostgreSQL down (connections refused) or hung (bytes stop), under load: nodes keep serving the
- * sessions they hold, owe their checkpoints, and write them all when the database returns.
+ * PostgreSQL down (connections refused) or hung (bytes stop), under load, on the farm's own
+ * configuration (Manager and token valve): nodes keep serving the sessions they hold, accept the
+ * tokens they can authenticate, owe their checkpoints and new token families, and write them all
+ * when the database returns.
  */
 class StoreOutageIT extends FarmTestBase {
 
@@ -32,7 +34,7 @@ class StoreOutageIT extends FarmTestBase {
             proxy = new FaultyProxy(url);
             return proxy.url();
         });
-        nodes = startNodes(farm, fixture("context-manager-only.xml"), "outage-a", "outage-b");
+        nodes = startNodes(farm, farmContext(), "outage-a", "outage-b");
     }
 
     @AfterAll
@@ -99,7 +101,8 @@ class StoreOutageIT extends FarmTestBase {
         for (Farm.Node node : nodes) {
             while (true) {
                 String stats = new Client().get(node, "/api/stats").body();
-                if (stats.contains("\"storeAvailable\":true") && stats.contains("\"owedCheckpoints\":0")) {
+                if (!stats.contains("\"storeAvailable\":false") && stats.contains("\"owedCheckpoints\":0")
+                        && stats.contains("\"owedFamilies\":0")) {
                     break;
                 }
                 assertTrue(System.currentTimeMillis() < deadline, node.name() + " never caught up: " + stats);
@@ -121,6 +124,8 @@ class StoreOutageIT extends FarmTestBase {
             String log = log(node);
             assertTrue(count(log, "the session store is unreachable") >= 1, node.name());
             assertTrue(count(log, "the session store is reachable again") >= 1, node.name());
+            assertTrue(log.contains("token valve [localhost/]: the session store is unreachable"), node.name());
+            assertTrue(log.contains("token valve [localhost/]: the session store is reachable again"), node.name());
         }
     }
 

@@ -12,6 +12,7 @@ import io.sessionfarm.session.FarmSession.Delta;
 import io.sessionfarm.session.ManagerSettings.ConflictPolicy;
 import io.sessionfarm.store.Checkpoint;
 import io.sessionfarm.store.SessionStore;
+import io.sessionfarm.store.StoreGate;
 import io.sessionfarm.store.StoredSession;
 
 /**

@@ -36,6 +36,7 @@ import io.sessionfarm.session.CheckpointPolicy.Trigger;
 import io.sessionfarm.session.ManagerSettings.Mode;
 import io.sessionfarm.store.Database;
 import io.sessionfarm.store.SessionStore;
+import io.sessionfarm.store.StoreGate;
 import io.sessionfarm.store.SessionStore.ExpiredSession;
 import io.sessionfarm.store.StoredSession;
 import io.sessionfarm.store.StoredSession.Stamp;
@@ -180,7 +181,8 @@ public class FarmManager extends ManagerBase {
                     settings.jdbcUrl() == null ? settings.dataSourceName() : ManagerSettings.maskUrl(settings.jdbcUrl()),
                     settings.username(), e.getMessage()), e);
         }
-        gate = new StoreGate(log, appName());
+        gate = new StoreGate(log, error -> messages.getString("farmManager.storeDown", appName(), error),
+                messages.getString("farmManager.storeBack", appName()));
         store = new SessionStore(database.dataSource(), appName());
         codec = new AttributeCodec(settings.deserializationFilter());
         checkpointer = new Checkpointer(this, store, codec, settings.conflictPolicy(), gate);

@@ -38,6 +38,7 @@ import org.apache.tomcat.util.http.MimeHeaders;
 import io.sessionfarm.keys.KeyRing;
 import io.sessionfarm.keys.MasterKey;
 import io.sessionfarm.session.FarmManager;
+import io.sessionfarm.store.StoreGate;
 import io.sessionfarm.token.TokenCodec.BadToken;
 import io.sessionfarm.token.TokenSettings.Route;
 import io.sessionfarm.token.TokenStore.Family;
@@ -85,7 +86,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     private String app;
     private ScheduledExecutorService executor;
     private long lastCleanup;
-    private volatile boolean storeDown;
+    private StoreGate gate;
     /** Families made while the store was unreachable, written when it returns. */
     private final Map<String, Family> owedFamilies = new ConcurrentHashMap<>();
 
@@ -172,6 +173,9 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
                     + " back on; tokens carry the session, so remove <tracking-mode> from web.xml");
         }
         this.manager = manager;
+        gate = new StoreGate(log, error -> "sessionfarm token valve [" + app + "]: the session store is unreachable ("
+                + error + "); authentic tokens keep their sessions, without rotation or replay checks, until it returns",
+                "sessionfarm token valve [" + app + "]: the session store is reachable again; tokens are verified and rotated");
         store = new TokenStore(manager.database().dataSource(), app);
         codec = new TokenCodec(settings.cookieName(), app);
         long tick = Math.clamp(settings.keyRotationMillis() / 4, 1000, 10_000);
@@ -190,6 +194,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             return thread;
         });
         executor.scheduleWithFixedDelay(this::maintain, tick, tick, TimeUnit.MILLISECONDS);
+        executor.scheduleWithFixedDelay(this::writeOwedFamilies, 1, 1, TimeUnit.SECONDS);
         ready = true;
         log.info("sessionfarm token valve [" + app + "] started: " + settings + "; Tomcat's session cookie and URL"
                 + " rewriting are off for this context");
@@ -295,11 +300,15 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             x.rejected = tried > 0;
             return;
         }
+        if (!gate.open()) {
+            acceptWhileStoreDown(x, token);
+            return;
+        }
         try {
             verify(x, token);
-            storeBack();
+            gate.succeeded();
         } catch (SQLException e) {
-            storeFailed(e);
+            gate.failed(e);
             acceptWhileStoreDown(x, token);
         }
     }
@@ -319,8 +328,8 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
      */
     private void verify(Exchange x, Token token) throws SQLException {
         Family row = store.read(token.family());
-        if (row == null) {
-            row = owedFamilies.get(HexFormat.of().formatHex(token.family()));
+        if (row == null && owedFamilies.containsKey(HexFormat.of().formatHex(token.family()))) {
+            row = writeOwed(owedFamilies.get(HexFormat.of().formatHex(token.family())));
         }
         for (int attempt = 0; row != null && attempt < 3; attempt++) {
             if (token.sameToken(row.tokenId()) && token.generation() == row.generation()) {
@@ -433,15 +442,19 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         String id = session.getIdInternal();
         byte[] family = newId();
         byte[] tokenId = newId();
-        Family row;
-        try {
-            row = store.create(family, id, tokenId, 0);
-            if (x.family != null) {
-                store.deleteFamily(x.family.family()); // its session is gone; this one replaces it
+        Family row = null;
+        if (gate.open()) {
+            try {
+                row = store.create(family, id, tokenId, 0);
+                if (x.family != null) {
+                    store.deleteFamily(x.family.family()); // its session is gone; this one replaces it
+                }
+                gate.succeeded();
+            } catch (SQLException e) {
+                gate.failed(e);
             }
-            storeBack();
-        } catch (SQLException e) {
-            storeFailed(e);
+        }
+        if (row == null) { // written by the background task once the store is back
             long now = System.currentTimeMillis();
             row = new Family(family, id, tokenId, 0, now, null, 0, now, now);
             owedFamilies.put(HexFormat.of().formatHex(family), row);
@@ -467,7 +480,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
                 }
             }
         } catch (SQLException e) {
-            storeFailed(e);
+            gate.failed(e);
         }
     }
 
@@ -538,7 +551,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             handoffsIssued.increment();
             redirect(x.response, route.target() + request.getContextPath() + HANDOFF_PATH + "?code=" + code);
         } catch (SQLException e) {
-            storeFailed(e);
+            gate.failed(e);
             plain(x.response, 503, "This page is served by another node, and the hand-off could not be prepared. Try again shortly.");
         }
     }
@@ -566,7 +579,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             x.accept(row, "handoff", true);
             redirect(x.response, handoff.target());
         } catch (SQLException e) {
-            storeFailed(e);
+            gate.failed(e);
             plain(x.response, 503, "The session store is unavailable. Try again shortly.");
         }
     }
@@ -589,45 +602,49 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
 
     // ---- background: key rotation, cleanup, owed families --------------------------------------
 
+    private void writeOwedFamilies() {
+        if (owedFamilies.isEmpty() || !gate.open()) {
+            return;
+        }
+        try {
+            for (Family owed : owedFamilies.values()) {
+                writeOwed(owed);
+            }
+            gate.succeeded();
+        } catch (SQLException e) {
+            gate.failed(e);
+        }
+    }
+
     private void maintain() {
         try {
             ring.rotateIfDue();
-            for (Family owed : owedFamilies.values()) {
-                try {
-                    store.create(owed.family(), owed.sessionId(), owed.tokenId(), owed.createdAt());
-                } catch (SQLException e) {
-                    if (!"23505".equals(e.getSQLState())) {
-                        throw e;
-                    }
-                }
-                owedFamilies.remove(HexFormat.of().formatHex(owed.family()));
-            }
             long now = System.currentTimeMillis();
             if (now - lastCleanup >= CLEANUP_MILLIS) {
                 store.deleteExpired(settings.idleMillis() + settings.graceMillis(), settings.absoluteMillis());
                 lastCleanup = now;
             }
-            storeBack();
+            gate.succeeded();
         } catch (SQLException e) {
-            storeFailed(e);
+            gate.failed(e);
         } catch (RuntimeException e) {
             log.error("sessionfarm token valve [" + app + "]: maintenance failed", e);
         }
     }
 
-    private void storeFailed(SQLException e) {
-        if (!storeDown) {
-            storeDown = true;
-            log.warn("sessionfarm token valve [" + app + "]: the session store is unreachable (" + e.getMessage()
-                    + "); authentic tokens keep their sessions without rotation or replay checks until it returns");
+    /** Writes a family made while the store was down; a request and the background task may race to it. */
+    private Family writeOwed(Family owed) throws SQLException {
+        Family written;
+        try {
+            written = store.create(owed.family(), owed.sessionId(), owed.tokenId(), owed.createdAt());
+        } catch (SQLException e) {
+            if (!"23505".equals(e.getSQLState())) { // unique violation: the other one wrote it
+                throw e;
+            }
+            written = store.read(owed.family());
         }
-    }
-
-    private void storeBack() {
-        if (storeDown) {
-            storeDown = false;
-            log.info("sessionfarm token valve [" + app + "]: the session store is reachable again; tokens are verified and rotated");
-        }
+        owedFamilies.remove(HexFormat.of().formatHex(owed.family()));
+        return written;
     }
 
     private static byte[] newId() {
@@ -665,6 +682,8 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     public long getHandoffsIssued() { return handoffsIssued.sum(); }
     public long getHandoffsRedeemed() { return handoffsRedeemed.sum(); }
     public long getHandoffsRefused() { return handoffsRefused.sum(); }
+    public int getOwedFamilies() { return owedFamilies.size(); }
+    public boolean getStoreAvailable() { return gate != null && !gate.isDown(); }
     public long getKeyRotations() { return ring == null ? 0 : ring.rotations(); }
     public long getPrimaryKeyAgeSeconds() { return ring == null ? 0 : ring.primaryAgeMillis() / 1000; }
     public int getKeysInRing() { return ring == null ? 0 : ring.size(); }

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
 import io.sessionfarm.it.TestDatabase;
 import io.sessionfarm.session.CheckpointPolicy.Trigger;
 import io.sessionfarm.session.ManagerSettings.ConflictPolicy;
+import io.sessionfarm.store.StoreGate;
 import io.sessionfarm.store.Database;
 import io.sessionfarm.store.SessionStore;
 
@@ -57,7 +58,7 @@ class CheckpointerTest {
         manager.setContext(context);
         SessionStore store = new SessionStore(database.dataSource(), "localhost/test");
         return new Node(manager, store, new Checkpointer(manager, store, codec(), policy,
-                new StoreGate(LogFactory.getLog(CheckpointerTest.class), "test")));
+                new StoreGate(LogFactory.getLog(CheckpointerTest.class), error -> "down: " + error, "back")));
     }
 
     private static FarmSession newSession(Node node) {

@@ -1,0 +1,56 @@
+package io.sessionfarm.store;
+
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Function;
+
+import org.apache.juli.logging.Log;
+
+/**
+ * Degraded mode. After a store failure, request threads stop calling the store for a short
+ * back-off and carry on without it; a background task keeps probing. The log says once that the
+ * store is down and once that it is back.
+ */
+public final class StoreGate {
+
+    public static final long BACKOFF_MILLIS = 1000;
+
+    private final Log log;
+    private final Function<String, String> downMessage;
+    private final String backMessage;
+    private final AtomicBoolean down = new AtomicBoolean();
+    private volatile long retryAt;
+
+    /**
+     * @param downMessage what to log when the store goes down, given the error's message
+     * @param backMessage what to log when it is back
+     */
+    public StoreGate(Log log, Function<String, String> downMessage, String backMessage) {
+        this.log = log;
+        this.downMessage = downMessage;
+        this.backMessage = backMessage;
+    }
+
+    /** Whether a request thread should try the store now. */
+    public boolean open() {
+        return !down.get() || System.currentTimeMillis() >= retryAt;
+    }
+
+    public boolean isDown() {
+        return down.get();
+    }
+
+    public void failed(Exception e) {
+        retryAt = System.currentTimeMillis() + BACKOFF_MILLIS;
+        if (down.compareAndSet(false, true)) {
+            log.warn(downMessage.apply(e.getMessage()));
+        } else if (log.isDebugEnabled()) {
+            log.debug("still unreachable: " + downMessage.apply(e.getMessage()));
+        }
+    }
+
+    public void succeeded() {
+        if (down.compareAndSet(true, false)) {
+            log.info(backMessage);
+        }
+    }
+}
