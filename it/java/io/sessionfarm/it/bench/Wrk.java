@@ -28,7 +28,7 @@ final class Wrk {
     private Wrk() {
     }
 
-    /** Sessions made with one request each (plus an optional setup request); their ids feed wrk. */
+    /** Sessions made with one request each (plus an optional setup request); their cookies feed wrk. */
     static List<String> createSessions(Farm.Node node, int count, String setupPath) throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(8);
         try {
@@ -44,7 +44,7 @@ final class Wrk {
                         HTTP.send(HttpRequest.newBuilder(node.url(setupPath)).header("Cookie", "JSESSIONID=" + id).build(),
                                 HttpResponse.BodyHandlers.discarding());
                     }
-                    return id;
+                    return "JSESSIONID=" + id;
                 }));
             }
             List<String> result = new ArrayList<>();
@@ -57,19 +57,26 @@ final class Wrk {
         }
     }
 
-    static Result run(Path root, Farm.Node node, String path, Path ids, int connections, int seconds)
+    static Result run(Path root, Farm.Node node, String path, Path cookies, int connections, int seconds)
             throws IOException, InterruptedException {
-        ProcessBuilder builder = new ProcessBuilder("wrk", "-t2", "-c" + connections, "-d" + seconds + "s",
-                "--latency", "-s", root.resolve("it/bench/sessions.lua").toString(), node.url(path).toString())
+        return run(root, node.url(path), cookies, "sessions.lua", 2, connections, seconds);
+    }
+
+    /** wrk with {@code threads} threads and a script of it/bench/ over the cookies in the file, one per line. */
+    static Result run(Path root, java.net.URI url, Path cookies, String script, int threads, int connections, int seconds)
+            throws IOException, InterruptedException {
+        ProcessBuilder builder = new ProcessBuilder("wrk", "-t" + threads, "-c" + connections, "-d" + seconds + "s",
+                "--latency", "-s", root.resolve("it/bench").resolve(script).toString(), url.toString())
                 .redirectErrorStream(true);
-        builder.environment().put("SESSION_IDS", ids.toString());
+        builder.environment().put("SESSION_COOKIES", cookies.toString());
+        builder.environment().put("THREADS", Integer.toString(threads));
         Process process = builder.start();
         String output = new String(process.getInputStream().readAllBytes());
         if (process.waitFor() != 0 || !output.contains("Requests/sec")) {
             throw new IllegalStateException("wrk failed:\n" + output);
         }
         if (output.contains("Non-2xx") || output.contains("Socket errors")) {
-            throw new IllegalStateException(node.name() + " answered errors under load:\n" + output);
+            throw new IllegalStateException(url + " answered errors under load:\n" + output);
         }
         return new Result(number(output, "Requests/sec:\\s+([\\d.]+)"), millis(output, "50%"), millis(output, "99%"),
                 (long) number(output, "(\\d+) requests in"));

@@ -95,6 +95,12 @@ public class FarmManager extends ManagerBase {
 
     private final List<Companion> companions = new java.util.concurrent.CopyOnWriteArrayList<>();
 
+    /** A session's stamp a companion read on this thread for this request; used once, by {@link #current}. */
+    private record Prefetched(FarmManager manager, String id, Stamp stamp) {
+    }
+
+    private static final ThreadLocal<Prefetched> PREFETCHED = new ThreadLocal<>();
+
     private final Object[] loadLocks = new Object[64];
     private final Set<String> expiryInFlight = ConcurrentHashMap.newKeySet();
     private final Set<String> pendingDeletes = ConcurrentHashMap.newKeySet();
@@ -344,7 +350,14 @@ public class FarmManager extends ManagerBase {
         }
         String id = session.getIdInternal();
         try {
-            Stamp stamp = store.stamp(id);
+            Prefetched prefetched = PREFETCHED.get();
+            Stamp stamp;
+            if (prefetched != null && prefetched.manager() == this && prefetched.id().equals(id)) {
+                PREFETCHED.remove();
+                stamp = prefetched.stamp();
+            } else {
+                stamp = store.stamp(id);
+            }
             if (stamp == null) {
                 gate.succeeded();
                 goneElsewhere(session);
@@ -393,6 +406,19 @@ public class FarmManager extends ManagerBase {
             loadsFromStore.increment();
             session.activate();
             return session;
+        }
+    }
+
+    /**
+     * A companion read this session's stamp at the start of the current request, in the same
+     * statement as its own work, so the shared-mode version check need not read it again. The
+     * stamp is null if the session has no row. A null id forgets it (end of request).
+     */
+    public void prefetched(String sessionId, Stamp stamp) {
+        if (sessionId == null) {
+            PREFETCHED.remove();
+        } else {
+            PREFETCHED.set(new Prefetched(this, sessionId, stamp));
         }
     }
 

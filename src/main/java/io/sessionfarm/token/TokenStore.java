@@ -7,6 +7,8 @@ import java.sql.SQLException;
 
 import javax.sql.DataSource;
 
+import io.sessionfarm.store.StoredSession.Stamp;
+
 /**
  * Token families and hand-off codes of one web application in PostgreSQL: the common session
  * database that decides whether a token is current. Every decision that two nodes could race on
@@ -14,9 +16,12 @@ import javax.sql.DataSource;
  */
 final class TokenStore {
 
-    /** A family's row, read with the database's current time. */
+    /**
+     * A family's row, read with the database's current time and, in the same statement, the stamp
+     * of its session's row (null if there is none), which the Manager would otherwise read next.
+     */
     record Family(byte[] family, String sessionId, byte[] tokenId, long generation, long issuedAt,
-            byte[] previousTokenId, long previousUntil, long createdAt, long now) {
+            byte[] previousTokenId, long previousUntil, long createdAt, long now, Stamp stamp) {
 
         Token current(int keyId) {
             return new Token(family, tokenId, generation, issuedAt, sessionId, keyId);
@@ -28,8 +33,16 @@ final class TokenStore {
     }
 
     private static final String NOW = "(extract(epoch from statement_timestamp()) * 1000)::bigint";
-    private static final String COLUMNS = "family, session_id, token_id, generation, issued_at, previous_token_id,"
-            + " coalesce(previous_until, 0), created_at, " + NOW;
+    /** Wraps a statement on one family row (its CTE named t) to return the row, the time and the session's stamp. */
+    private static final String WITH_STAMP = """
+            WITH t AS (%s)
+            SELECT t.family, t.session_id, t.token_id, t.generation, t.issued_at, t.previous_token_id,
+                   coalesce(t.previous_until, 0), t.created_at, %s, s.version, s.last_access, s.expires_at
+              FROM t LEFT JOIN sessionfarm_session s ON s.app = t.app AND s.id = t.session_id""";
+
+    private static String withStamp(String statement) {
+        return WITH_STAMP.formatted(statement, NOW);
+    }
 
     private final DataSource dataSource;
     private final String app;
@@ -40,14 +53,14 @@ final class TokenStore {
     }
 
     Family read(byte[] family) throws SQLException {
-        return one("SELECT " + COLUMNS + " FROM sessionfarm_token WHERE app = ? AND family = ?", app, family);
+        return one(withStamp("SELECT * FROM sessionfarm_token WHERE app = ? AND family = ?"), app, family);
     }
 
     /** A new family whose first token is {@code tokenId}; {@code createdAt} 0 means now. */
     Family create(byte[] family, String sessionId, byte[] tokenId, long createdAt) throws SQLException {
-        return one("INSERT INTO sessionfarm_token (app, family, session_id, token_id, generation, issued_at, created_at)"
-                + " VALUES (?, ?, ?, ?, 0, " + NOW + ", CASE WHEN ? > 0 THEN ? ELSE " + NOW + " END) RETURNING "
-                + COLUMNS, app, family, sessionId, tokenId, createdAt, createdAt);
+        return one(withStamp("INSERT INTO sessionfarm_token (app, family, session_id, token_id, generation, issued_at,"
+                + " created_at) VALUES (?, ?, ?, ?, 0, " + NOW + ", CASE WHEN ? > 0 THEN ? ELSE " + NOW + " END) RETURNING *"),
+                app, family, sessionId, tokenId, createdAt, createdAt);
     }
 
     /**
@@ -56,11 +69,24 @@ final class TokenStore {
      * {@code graceMillis}. Null if another request rotated first.
      */
     Family rotate(byte[] family, byte[] expected, byte[] next, long graceMillis) throws SQLException {
-        return one("UPDATE sessionfarm_token SET previous_token_id = token_id, previous_until = " + NOW + " + ?,"
-                + " token_id = ?, generation = generation + 1, issued_at = " + NOW
-                + " WHERE app = ? AND family = ? AND token_id = ? RETURNING " + COLUMNS,
-                graceMillis, next, app, family, expected);
+        return one(withStamp(ROTATE + " RETURNING *"), graceMillis, next, app, family, expected);
     }
+
+    /**
+     * The common case in one round trip: rotates only if {@code expected} is current, is at least
+     * {@code rotateAfterMillis} old, and neither timeout has passed. Null otherwise; the caller then
+     * reads the row and decides.
+     */
+    Family rotateIfDue(byte[] family, byte[] expected, byte[] next, long graceMillis, long rotateAfterMillis,
+            long idleMillis, long absoluteMillis) throws SQLException {
+        return one(withStamp(ROTATE + " AND issued_at <= " + NOW + " - ? AND issued_at >= " + NOW + " - ? AND created_at >= "
+                + NOW + " - ? RETURNING *"), graceMillis, next, app, family, expected, rotateAfterMillis, idleMillis,
+                absoluteMillis);
+    }
+
+    private static final String ROTATE = "UPDATE sessionfarm_token SET previous_token_id = token_id, previous_until = "
+            + NOW + " + ?, token_id = ?, generation = generation + 1, issued_at = " + NOW
+            + " WHERE app = ? AND family = ? AND token_id = ?";
 
     /** Ends every family of the session: whoever holds any of its tokens holds nothing. */
     int revokeSession(String sessionId) throws SQLException {
@@ -111,8 +137,10 @@ final class TokenStore {
                 if (!rs.next()) {
                     return null;
                 }
+                long version = rs.getLong(10);
+                Stamp stamp = rs.wasNull() ? null : new Stamp(version, rs.getLong(11), rs.getLong(12));
                 return new Family(rs.getBytes(1), rs.getString(2), rs.getBytes(3), rs.getLong(4), rs.getLong(5),
-                        rs.getBytes(6), rs.getLong(7), rs.getLong(8), rs.getLong(9));
+                        rs.getBytes(6), rs.getLong(7), rs.getLong(8), rs.getLong(9), stamp);
             }
         }
     }
