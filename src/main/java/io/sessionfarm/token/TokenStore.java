@@ -26,6 +26,12 @@ final class TokenStore {
         Token current(int keyId) {
             return new Token(family, tokenId, generation, issuedAt, sessionId, keyId);
         }
+
+        /** The same token, now for the session's new id; the stamp is unknown. */
+        Family renamed(String newSessionId) {
+            return new Family(family, newSessionId, tokenId, generation, issuedAt, previousTokenId, previousUntil,
+                    createdAt, now, null);
+        }
     }
 
     /** What a redeemed hand-off code stood for. */

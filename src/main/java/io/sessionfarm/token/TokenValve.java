@@ -247,13 +247,13 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         }
         String path = pathOf(request);
         Exchange x = new Exchange(request, response);
-        if (path.equals(HANDOFF_PATH)) {
-            redeem(x);
-            return;
-        }
         Exchange outer = CURRENT.get();
         CURRENT.set(x);
         try {
+            if (path.equals(HANDOFF_PATH)) {
+                redeem(x);
+                return;
+            }
             begin(x);
             if (x.rejected && settings.rejectPaths().stream().anyMatch(path::startsWith)) {
                 plain(response, 401, "Your session has ended or its token was not accepted. Sign in again.");
@@ -482,14 +482,23 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             return;
         }
         Exchange x = CURRENT.get();
+        String newId = session.getIdInternal();
         try {
-            store.renameSession(oldId, session.getIdInternal());
+            store.renameSession(oldId, newId);
             if (x != null && x.family != null && oldId.equals(x.family.sessionId())) {
-                // Always a new token at login: whatever was captured before is worth nothing after.
-                Family next = store.rotate(x.family.family(), x.family.tokenId(), newId(), settings.graceMillis());
-                if (next != null) {
-                    rotated.increment();
-                    x.accept(next, String.valueOf(x.request.getAttribute(STATE_ATTRIBUTE)), true);
+                String state = String.valueOf(x.request.getAttribute(STATE_ATTRIBUTE));
+                if (x.cookieValue != null) {
+                    // This response already carries a new token: seal it again with the new id rather
+                    // than rotate twice, which would turn the browser's parallel requests into replays.
+                    x.family = x.family.renamed(newId);
+                    sendCookie(x, x.family);
+                } else {
+                    // Always a new token at login: whatever was captured before is worth nothing after.
+                    Family next = store.rotate(x.family.family(), x.family.tokenId(), newId(), settings.graceMillis());
+                    if (next != null) {
+                        rotated.increment();
+                        x.accept(next, state, true);
+                    }
                 }
             }
         } catch (SQLException e) {
