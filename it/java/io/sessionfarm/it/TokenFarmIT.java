@@ -293,6 +293,56 @@ class TokenFarmIT extends FarmTestBase {
     }
 
     @Test
+    void attributesAreEncryptedAtRestAndPlantedOrAlteredValuesAreRefused() throws Exception {
+        String canary = "plaintext-canary-" + System.nanoTime();
+        Client user = new Client();
+        get(user, a, "/api/set?name=secret&value=" + canary);
+        get(user, a, "/api/set?name=planted&value=x");
+        get(user, a, "/api/set?name=altered&value=x");
+        get(user, a, "/api/set?name=kept&value=fine");
+        byte[] masterKey = java.util.Base64.getDecoder().decode(Files.readString(farm.masterKeyFile()).strip());
+        TestDatabase.Server server = TestDatabase.server();
+        try (Connection db = DriverManager.getConnection(databaseUrl, server.user(), server.password());
+                Statement st = db.createStatement()) {
+            for (String query : List.of("SELECT value FROM sessionfarm_attribute", "SELECT wrapped FROM sessionfarm_key")) {
+                try (ResultSet rs = st.executeQuery(query)) {
+                    while (rs.next()) {
+                        String raw = new String(rs.getBytes(1), StandardCharsets.ISO_8859_1);
+                        assertFalse(raw.contains(canary), "an attribute value in the clear");
+                        assertFalse(raw.contains(new String(masterKey, StandardCharsets.ISO_8859_1)), "the master key");
+                    }
+                }
+            }
+            String sessionId = column("SELECT session_id FROM sessionfarm_attribute WHERE name = 'secret'").getFirst();
+            byte[] plain;
+            try (var bytes = new java.io.ByteArrayOutputStream(); var out = new java.io.ObjectOutputStream(bytes)) {
+                out.writeObject("planted by someone who can write the tables");
+                out.flush();
+                plain = bytes.toByteArray();
+            }
+            try (var ps = db.prepareStatement("UPDATE sessionfarm_attribute SET value = ?, key_id = NULL"
+                    + " WHERE session_id = ? AND name = 'planted'")) {
+                ps.setBytes(1, plain);
+                ps.setString(2, sessionId);
+                assertEquals(1, ps.executeUpdate());
+            }
+            try (var ps = db.prepareStatement("UPDATE sessionfarm_attribute SET value = overlay(value placing"
+                    + " '\\xff'::bytea from 20 for 1) WHERE session_id = ? AND name = 'altered'")) {
+                ps.setString(1, sessionId);
+                assertEquals(1, ps.executeUpdate());
+            }
+        }
+        Client.Reply elsewhere = get(user, c, "/api/get"); // node C never held this session: it reads the rows
+        assertEquals(200, elsewhere.status());
+        assertTrue(elsewhere.body().contains("\"secret\":\"" + canary + "\"") && elsewhere.body().contains("\"kept\":\"fine\""),
+                elsewhere.body());
+        assertFalse(elsewhere.body().contains("planted") || elsewhere.body().contains("altered"), elsewhere.body());
+        String log = log(c);
+        assertTrue(log.contains("attribute [planted] of session [") && log.contains("attribute [altered] of session [")
+                && log.contains("cannot be decrypted"), "one warning per refused value");
+    }
+
+    @Test
     void noTokenEverReachesALog() throws Exception {
         Client user = new Client();
         for (Farm.Node node : List.of(a, b, c)) {

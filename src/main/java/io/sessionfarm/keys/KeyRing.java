@@ -46,6 +46,7 @@ public final class KeyRing {
     private final MasterKey master;
     private final String purpose;
     private final Schedule schedule;
+    private final String inUse;
 
     private volatile Map<Integer, SecretKey> keys = Map.of();
     private volatile Key primary;
@@ -56,10 +57,19 @@ public final class KeyRing {
     private final LongAdder unreadableKeys = new LongAdder();
 
     public KeyRing(DataSource dataSource, MasterKey master, String purpose, Schedule schedule) {
+        this(dataSource, master, purpose, schedule, "false");
+    }
+
+    /**
+     * @param inUse an SQL condition on the key row {@code k}, true while something stored still
+     *              needs that key: a retiring key is deleted only once it is false
+     */
+    public KeyRing(DataSource dataSource, MasterKey master, String purpose, Schedule schedule, String inUse) {
         this.dataSource = dataSource;
         this.master = master;
         this.purpose = purpose;
         this.schedule = schedule;
+        this.inUse = inUse;
     }
 
     /**
@@ -190,8 +200,8 @@ public final class KeyRing {
 
     private boolean step(Connection c) throws SQLException, GeneralSecurityException {
         boolean changed = false;
-        try (PreparedStatement ps = c.prepareStatement("DELETE FROM sessionfarm_key WHERE purpose = ?"
-                + " AND state = 'retiring' AND retire_after <= " + NOW)) {
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM sessionfarm_key k WHERE k.purpose = ?"
+                + " AND k.state = 'retiring' AND k.retire_after <= " + NOW + " AND NOT (" + inUse + ")")) {
             ps.setString(1, purpose);
             changed |= ps.executeUpdate() > 0;
         }

@@ -68,6 +68,15 @@ public final class MasterKey {
         }
     }
 
+    /** Like {@link #load}, but null when neither the file nor the environment variable is given. */
+    public static MasterKey loadIfConfigured(String file, java.util.function.Function<String, String> environment) {
+        if ((file == null || file.isBlank()) && (environment.apply(ENVIRONMENT_VARIABLE) == null
+                || environment.apply(ENVIRONMENT_VARIABLE).isBlank())) {
+            return null;
+        }
+        return load(file, environment);
+    }
+
     public static MasterKey of(byte[] bytes) {
         if (bytes.length != 32) {
             throw new IllegalArgumentException("a master key has 32 bytes");

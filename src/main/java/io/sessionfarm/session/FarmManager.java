@@ -32,11 +32,15 @@ import org.apache.juli.logging.Log;
 import org.apache.juli.logging.LogFactory;
 import org.apache.tomcat.util.res.StringManager;
 
+import io.sessionfarm.keys.KeyRing;
+import io.sessionfarm.keys.MasterKey;
+import io.sessionfarm.keys.RingSealer;
 import io.sessionfarm.session.CheckpointPolicy.Trigger;
 import io.sessionfarm.session.ManagerSettings.Mode;
 import io.sessionfarm.store.Database;
 import io.sessionfarm.store.SessionStore;
 import io.sessionfarm.store.StoreGate;
+import io.sessionfarm.store.ValueSealer;
 import io.sessionfarm.store.SessionStore.ExpiredSession;
 import io.sessionfarm.store.StoredSession;
 import io.sessionfarm.store.StoredSession.Stamp;
@@ -85,7 +89,18 @@ public class FarmManager extends ManagerBase {
     private final Map<String, String> raw = new ConcurrentHashMap<>();
     private final List<String> unknownAttributes = new ArrayList<>();
 
+    /** Key-ring purpose of the keys that encrypt attribute values. */
+    static final String ATTRIBUTE_KEYS = "attribute";
+    /**
+     * A new attribute key every 30 days. A retiring key is deleted only once no stored value uses
+     * it any more (values are re-encrypted when they change; the idle ones expire).
+     */
+    static final KeyRing.Schedule ATTRIBUTE_KEY_SCHEDULE = new KeyRing.Schedule(30L * 86_400_000, 30_000, 86_400_000);
+    static final int KEY_CHECK_SECONDS = 10;
+
     private ManagerSettings settings;
+    private MasterKey masterKey;
+    private KeyRing attributeKeys;
     private Database database;
     private SessionStore store;
     private AttributeCodec codec;
@@ -147,6 +162,9 @@ public class FarmManager extends ManagerBase {
     public void setAllowedClasses(String value) { raw.put("allowedClasses", value); }
     public String getAllowedClasses() { return raw.get("allowedClasses"); }
     public void setExpirySweepInterval(String value) { raw.put("expirySweepInterval", value); }
+    /** The farm master key, which encrypts attribute values at rest; without it, SESSIONFARM_MASTER_KEY. */
+    public void setMasterKeyFile(String value) { raw.put("masterKeyFile", value); }
+    public String getMasterKeyFile() { return raw.get("masterKeyFile"); }
     public String getExpirySweepInterval() { return raw.get("expirySweepInterval"); }
 
     /**
@@ -189,11 +207,21 @@ public class FarmManager extends ManagerBase {
         }
         gate = new StoreGate(log, error -> messages.getString("farmManager.storeDown", appName(), error),
                 messages.getString("farmManager.storeBack", appName()));
-        store = new SessionStore(database.dataSource(), appName());
+        ValueSealer sealer;
+        try {
+            sealer = attributeSealer();
+        } catch (LifecycleException e) {
+            database.close();
+            throw e;
+        }
+        store = new SessionStore(database.dataSource(), appName(), sealer);
         codec = new AttributeCodec(settings.deserializationFilter());
         checkpointer = new Checkpointer(this, store, codec, settings.conflictPolicy(), gate);
         executor = newExecutor();
         executor.scheduleWithFixedDelay(this::poll, POLL_SECONDS, POLL_SECONDS, TimeUnit.SECONDS);
+        if (attributeKeys != null) {
+            executor.scheduleWithFixedDelay(this::rotateAttributeKeys, KEY_CHECK_SECONDS, KEY_CHECK_SECONDS, TimeUnit.SECONDS);
+        }
         long sweep = settings.expirySweepSeconds();
         // Nodes start together; a random first delay spreads their sweeps apart.
         executor.scheduleWithFixedDelay(this::sweep, ThreadLocalRandom.current().nextLong(1, sweep + 1), sweep,
@@ -226,6 +254,48 @@ public class FarmManager extends ManagerBase {
         } catch (IllegalArgumentException e) {
             throw new LifecycleException(messages.getString("farmManager.badConfiguration", appName(), e.getMessage()));
         }
+    }
+
+    /**
+     * With a farm master key, attribute values are encrypted at rest under the key ring's
+     * 'attribute' keys; without one they are stored as serialized, and the log says so.
+     */
+    private ValueSealer attributeSealer() throws LifecycleException {
+        MasterKey master;
+        try {
+            master = MasterKey.loadIfConfigured(raw.get("masterKeyFile"), System::getenv);
+        } catch (IllegalArgumentException e) {
+            throw new LifecycleException(messages.getString("farmManager.badConfiguration", appName(), e.getMessage()));
+        }
+        this.masterKey = master;
+        if (master == null) {
+            log.warn(messages.getString("farmManager.unencrypted", appName()));
+            return null;
+        }
+        attributeKeys = new KeyRing(database.dataSource(), master, ATTRIBUTE_KEYS, ATTRIBUTE_KEY_SCHEDULE,
+                "EXISTS (SELECT 1 FROM sessionfarm_attribute a WHERE a.key_id = k.id)");
+        try {
+            attributeKeys.start();
+        } catch (SQLException | java.security.GeneralSecurityException e) {
+            throw new LifecycleException(messages.getString("farmManager.badConfiguration", appName(),
+                    "the attribute key ring is not usable: " + e.getMessage()));
+        }
+        return new RingSealer(attributeKeys, appName());
+    }
+
+    private void rotateAttributeKeys() {
+        try {
+            attributeKeys.rotateIfDue();
+        } catch (SQLException e) {
+            gate.failed(e);
+        } catch (RuntimeException e) {
+            log.error(messages.getString("farmManager.pollFailed", appName()), e);
+        }
+    }
+
+    /** The farm master key, if one is configured: the token valve uses it when it names none of its own. */
+    public MasterKey masterKey() {
+        return masterKey;
     }
 
     private Database openDatabase() throws SQLException, NamingException {

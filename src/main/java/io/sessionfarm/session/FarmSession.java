@@ -346,6 +346,11 @@ public class FarmSession extends StandardSession {
 
     /** Replaces the local value with the stored one; an unreadable value is skipped and left in the store. */
     boolean takeStoredValue(String name, byte[] bytes, AttributeCodec codec, ClassLoader loader) {
+        if (bytes == null) {
+            farm().attributeUnreadable(this, name, new java.io.IOException(
+                    "its stored value cannot be decrypted: altered, or under a key not in this node's ring"));
+            return false;
+        }
         try {
             attributes.put(name, codec.deserialize(bytes, loader));
             storedDigests.put(name, AttributeCodec.digest(bytes));

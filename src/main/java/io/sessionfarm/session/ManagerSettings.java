@@ -27,7 +27,7 @@ record ManagerSettings(
     /** Attributes this Manager adds to those of Tomcat's {@code ManagerBase}. */
     static final Set<String> ATTRIBUTES = Set.of("jdbcUrl", "username", "password", "dataSourceName", "poolSize",
             "storeTimeout", "checkpointOnCreate", "checkpointInterval", "checkpointAfterUpdates",
-            "checkpointAfterRequests", "mode", "conflictPolicy", "allowedClasses", "expirySweepInterval");
+            "checkpointAfterRequests", "mode", "conflictPolicy", "allowedClasses", "expirySweepInterval", "masterKeyFile");
 
     /** Value types that are always safe to read back; the webapp adds its own through {@code allowedClasses}. */
     static final String BUILT_IN_ALLOWED_CLASSES =

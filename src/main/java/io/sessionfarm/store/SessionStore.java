@@ -31,10 +31,11 @@ public final class SessionStore {
      */
     private static final String ATTRIBUTES_AND_VERSION = """
             , written AS (
-                INSERT INTO sessionfarm_attribute (app, session_id, name, version, value)
-                SELECT session.app, session.id, a.name, session.version, a.value
-                  FROM session, unnest(?::text[], ?::bytea[]) AS a(name, value)
-                ON CONFLICT (app, session_id, name) DO UPDATE SET version = EXCLUDED.version, value = EXCLUDED.value)
+                INSERT INTO sessionfarm_attribute (app, session_id, name, version, value, key_id)
+                SELECT session.app, session.id, a.name, session.version, a.value, a.key_id
+                  FROM session, unnest(?::text[], ?::bytea[], ?::integer[]) AS a(name, value, key_id)
+                ON CONFLICT (app, session_id, name)
+                DO UPDATE SET version = EXCLUDED.version, value = EXCLUDED.value, key_id = EXCLUDED.key_id)
             , removed AS (
                 DELETE FROM sessionfarm_attribute r USING session
                  WHERE r.app = session.app AND r.session_id = session.id AND r.name = ANY (?::text[]))
@@ -62,7 +63,8 @@ public final class SessionStore {
                 RETURNING app, id, version)""" + ATTRIBUTES_AND_VERSION;
 
     static final String SELECT_SESSION = """
-            SELECT s.version, s.created_at, s.last_access, s.max_inactive, s.expires_at, a.name, a.version, a.value
+            SELECT s.version, s.created_at, s.last_access, s.max_inactive, s.expires_at, a.name, a.version, a.value,
+                   a.key_id
               FROM sessionfarm_session s
               LEFT JOIN sessionfarm_attribute a ON a.app = s.app AND a.session_id = s.id
              WHERE s.app = ? AND s.id = ?""";
@@ -95,21 +97,33 @@ public final class SessionStore {
                FOR UPDATE SKIP LOCKED""";
 
     static final String SELECT_ATTRIBUTES_OF = """
-            SELECT session_id, name, value FROM sessionfarm_attribute WHERE app = ? AND session_id = ANY (?)""";
+            SELECT session_id, name, value, key_id FROM sessionfarm_attribute WHERE app = ? AND session_id = ANY (?)""";
 
     static final String DELETE_SESSIONS = """
             DELETE FROM sessionfarm_session WHERE app = ? AND id = ANY (?)""";
 
     private final DataSource dataSource;
     private final String app;
+    private final ValueSealer sealer;
 
     private final LongAdder operations = new LongAdder();
     private final LongAdder failures = new LongAdder();
     private final LongAdder nanos = new LongAdder();
 
+    /** Values stored as given (no master key). */
     public SessionStore(DataSource dataSource, String app) {
+        this(dataSource, app, null);
+    }
+
+    /**
+     * Values encrypted by {@code sealer} (null: stored as given). With a sealer, a plain stored
+     * value is refused like an altered one: whoever can write the tables must not be able to plant
+     * a value the application will read.
+     */
+    public SessionStore(DataSource dataSource, String app, ValueSealer sealer) {
         this.dataSource = dataSource;
         this.app = app;
+        this.sealer = sealer;
     }
 
     public String app() {
@@ -126,9 +140,26 @@ public final class SessionStore {
             boolean create = c.baseVersion() == 0;
             try (PreparedStatement ps = con.prepareStatement(create ? CREATE_CHECKPOINT : UPDATE_CHECKPOINT)) {
                 int next = create ? bindCreate(ps, c) : bindUpdate(ps, c);
-                ps.setArray(next, con.createArrayOf("text", c.writes().keySet().toArray(String[]::new)));
-                ps.setArray(next + 1, con.createArrayOf("bytea", c.writes().values().toArray(byte[][]::new)));
-                ps.setArray(next + 2, con.createArrayOf("text", c.removals().toArray(String[]::new)));
+                int n = c.writes().size();
+                String[] names = new String[n];
+                byte[][] values = new byte[n][];
+                Integer[] keyIds = new Integer[n];
+                int i = 0;
+                for (Map.Entry<String, byte[]> write : c.writes().entrySet()) {
+                    names[i] = write.getKey();
+                    if (sealer == null) {
+                        values[i] = write.getValue();
+                    } else {
+                        ValueSealer.Sealed sealed = seal(write.getKey(), write.getValue());
+                        values[i] = sealed.bytes();
+                        keyIds[i] = sealed.keyId();
+                    }
+                    i++;
+                }
+                ps.setArray(next, con.createArrayOf("text", names));
+                ps.setArray(next + 1, con.createArrayOf("bytea", values));
+                ps.setArray(next + 2, con.createArrayOf("integer", keyIds));
+                ps.setArray(next + 3, con.createArrayOf("text", c.removals().toArray(String[]::new)));
                 long version = singleLong(ps);
                 return version < 0 ? OptionalLong.empty() : OptionalLong.of(version);
             }
@@ -178,7 +209,7 @@ public final class SessionStore {
                     do {
                         String name = rs.getString(6);
                         if (name != null) {
-                            attributes.put(name, new StoredAttribute(rs.getLong(7), rs.getBytes(8)));
+                            attributes.put(name, new StoredAttribute(rs.getLong(7), opened(name, rs.getBytes(8), rs, 9)));
                         }
                     } while (rs.next());
                     return new StoredSession(id, version, createdAt, lastAccess, maxInactive, expiresAt, attributes);
@@ -291,7 +322,8 @@ public final class SessionStore {
                     ps.setArray(2, ids);
                     try (ResultSet rs = ps.executeQuery()) {
                         while (rs.next()) {
-                            expired.get(rs.getString(1)).attributes().put(rs.getString(2), rs.getBytes(3));
+                            String name = rs.getString(2);
+                            expired.get(rs.getString(1)).attributes().put(name, opened(name, rs.getBytes(3), rs, 4));
                         }
                     }
                 }
@@ -307,6 +339,31 @@ public final class SessionStore {
                 throw e;
             }
         });
+    }
+
+    private ValueSealer.Sealed seal(String name, byte[] plain) throws SQLException {
+        try {
+            return sealer.seal(name, plain);
+        } catch (java.security.GeneralSecurityException e) {
+            throw new SQLException("attribute [" + name + "] could not be encrypted: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The plain value of a stored attribute; null if it cannot be decrypted (altered, or sealed
+     * under a key this node does not have), which the session treats as an unreadable attribute.
+     */
+    private byte[] opened(String name, byte[] value, ResultSet rs, int keyIdColumn) throws SQLException {
+        int keyId = rs.getInt(keyIdColumn);
+        boolean plain = rs.wasNull();
+        if (plain || sealer == null) {
+            return plain && sealer == null ? value : null;
+        }
+        try {
+            return sealer.open(name, keyId, value);
+        } catch (java.security.GeneralSecurityException e) {
+            return null;
+        }
     }
 
     public long operations() {

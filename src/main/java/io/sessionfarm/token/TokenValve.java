@@ -163,7 +163,9 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         MasterKey master;
         try {
             settings = TokenSettings.parse(raw, context.getPath(), context.getSessionTimeout() * 60);
-            master = MasterKey.load(settings.masterKeyFile(), System::getenv);
+            // The Manager's key when the valve names none of its own: one master key per farm.
+            master = settings.masterKeyFile() == null && manager.masterKey() != null ? manager.masterKey()
+                    : MasterKey.load(settings.masterKeyFile(), System::getenv);
         } catch (IllegalArgumentException e) {
             throw new LifecycleException("sessionfarm token valve [" + app + "] cannot start: " + e.getMessage());
         }

@@ -71,6 +71,37 @@ class SessionStoreTest {
     }
 
     @Test
+    void withAMasterKeyValuesAreSealedAndPlantedOrAlteredOnesAreRefused() throws Exception {
+        io.sessionfarm.keys.KeyRing ring = new io.sessionfarm.keys.KeyRing(database.dataSource(),
+                io.sessionfarm.keys.MasterKey.of(new byte[32]), "attribute-test",
+                new io.sessionfarm.keys.KeyRing.Schedule(3_600_000, 1000, 1000));
+        ring.start();
+        SessionStore sealed = new SessionStore(database.dataSource(), "localhost/sealed",
+                new io.sessionfarm.keys.RingSealer(ring, "localhost/sealed"));
+        sealed.save(checkpoint("enc", 0, Map.of("card", bytes("4111-1111-1111-1111"), "other", bytes("x")), Set.of()));
+        assertEquals("4111-1111-1111-1111", new String(sealed.load("enc").attributes().get("card").value(), StandardCharsets.UTF_8));
+        try (var c = database.dataSource().getConnection(); var st = c.createStatement()) {
+            try (var rs = st.executeQuery("SELECT value, key_id FROM sessionfarm_attribute WHERE app = 'localhost/sealed'")) {
+                while (rs.next()) {
+                    assertFalse(new String(rs.getBytes(1), StandardCharsets.ISO_8859_1).contains("4111"), "sealed at rest");
+                    assertEquals(ring.primary().id(), rs.getInt(2), "the key id beside the value");
+                }
+            }
+            st.executeUpdate("UPDATE sessionfarm_attribute SET key_id = NULL, value = '\\x78'::bytea"
+                    + " WHERE app = 'localhost/sealed' AND name = 'other'");
+            st.executeUpdate("UPDATE sessionfarm_attribute SET value = overlay(value placing '\\x00'::bytea from 15 for 1)"
+                    + " WHERE app = 'localhost/sealed' AND name = 'card'");
+        }
+        StoredSession reread = sealed.load("enc");
+        assertNull(reread.attributes().get("other").value(), "a plain value planted in the table is refused");
+        assertNull(reread.attributes().get("card").value(), "an altered value is refused");
+        SessionStore wrongApp = new SessionStore(database.dataSource(), "localhost/sealed",
+                new io.sessionfarm.keys.RingSealer(ring, "localhost/elsewhere"));
+        sealed.save(checkpoint("moved", 0, Map.of("card", bytes("1")), Set.of()));
+        assertNull(wrongApp.load("moved").attributes().get("card").value(), "bound to its application");
+    }
+
+    @Test
     void renameCarriesTheAttributes() throws Exception {
         store.save(checkpoint("before", 0, Map.of("user", bytes("ada")), Set.of()));
         assertTrue(store.rename("before", "after"));
