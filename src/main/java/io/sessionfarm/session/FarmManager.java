@@ -165,6 +165,9 @@ public class FarmManager extends ManagerBase {
     /** The farm master key, which encrypts attribute values at rest; without it, SESSIONFARM_MASTER_KEY. */
     public void setMasterKeyFile(String value) { raw.put("masterKeyFile", value); }
     public String getMasterKeyFile() { return raw.get("masterKeyFile"); }
+    /** false: the node's role may not change the schema, so it only checks that it is current. */
+    public void setMigrate(String value) { raw.put("migrate", value); }
+    public String getMigrate() { return raw.get("migrate"); }
     public String getExpirySweepInterval() { return raw.get("expirySweepInterval"); }
 
     /**
@@ -304,12 +307,12 @@ public class FarmManager extends ManagerBase {
             ClassLoader previous = context.bind(false, null);
             try {
                 javax.naming.Context env = (javax.naming.Context) new InitialContext().lookup("java:comp/env");
-                return Database.of((DataSource) env.lookup(settings.dataSourceName()));
+                return Database.of((DataSource) env.lookup(settings.dataSourceName()), settings.migrate());
             } finally {
                 context.unbind(false, previous);
             }
         }
-        return Database.open(settings.jdbcUrl(), settings.username(), settings.password(), settings.poolSize(),
+        return Database.open(settings.jdbcUrl(), settings.username(), settings.password(), settings.migrate(), settings.poolSize(),
                 settings.storeTimeoutMillis(), "sessionfarm-" + appName().replaceAll("[^A-Za-z0-9.]+", "-"));
     }
 

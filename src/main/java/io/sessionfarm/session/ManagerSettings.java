@@ -22,12 +22,13 @@ record ManagerSettings(
         ConflictPolicy conflictPolicy,
         ObjectInputFilter deserializationFilter,
         String allowedClasses,
-        int expirySweepSeconds) {
+        int expirySweepSeconds,
+        boolean migrate) {
 
     /** Attributes this Manager adds to those of Tomcat's {@code ManagerBase}. */
     static final Set<String> ATTRIBUTES = Set.of("jdbcUrl", "username", "password", "dataSourceName", "poolSize",
             "storeTimeout", "checkpointOnCreate", "checkpointInterval", "checkpointAfterUpdates",
-            "checkpointAfterRequests", "mode", "conflictPolicy", "allowedClasses", "expirySweepInterval", "masterKeyFile");
+            "checkpointAfterRequests", "mode", "conflictPolicy", "allowedClasses", "expirySweepInterval", "masterKeyFile", "migrate");
 
     /** Value types that are always safe to read back; the webapp adds its own through {@code allowedClasses}. */
     static final String BUILT_IN_ALLOWED_CLASSES =
@@ -82,14 +83,15 @@ record ManagerSettings(
                 blankToNull(raw.get("username")),
                 raw.get("password"),
                 dataSourceName,
-                integer(raw, "poolSize", 10, 2, 500, "a pool size from 2 to 500"),
+                integer(raw, "poolSize", 10, 4, 500, "a pool size from 4 to 500 (migrations at start hold 3 connections)"),
                 integer(raw, "storeTimeout", 5000, 250, 60_000, "milliseconds from 250 to 60000"),
                 policy,
                 choice(raw, "mode", Mode.SHARED, Mode.class),
                 choice(raw, "conflictPolicy", ConflictPolicy.LAST_WRITER_WINS, ConflictPolicy.class),
                 filter(allowedClasses),
                 allowedClasses,
-                integer(raw, "expirySweepInterval", 60, 1, 3600, "whole seconds from 1 to 3600"));
+                integer(raw, "expirySweepInterval", 60, 1, 3600, "whole seconds from 1 to 3600"),
+                bool(raw, "migrate", true));
     }
 
     /** The settings as a log line: the password and any password in the URL are masked. */
@@ -99,7 +101,7 @@ record ManagerSettings(
                 + ", password=" + (password == null ? null : "<masked>") + ", dataSourceName=" + dataSourceName
                 + ", poolSize=" + poolSize + ", storeTimeout=" + storeTimeoutMillis + "ms, " + policy
                 + ", mode=" + mode + ", conflictPolicy=" + conflictPolicy + ", allowedClasses=" + allowedClasses
-                + ", expirySweepInterval=" + expirySweepSeconds + "s";
+                + ", expirySweepInterval=" + expirySweepSeconds + "s, migrate=" + migrate;
     }
 
     static String maskUrl(String url) {

@@ -36,6 +36,15 @@ public final class Database implements AutoCloseable {
      */
     public static Database open(String jdbcUrl, String username, String password, int poolSize,
             int timeoutMillis, String poolName) throws SQLException {
+        return open(jdbcUrl, username, password, true, poolSize, timeoutMillis, poolName);
+    }
+
+    /**
+     * @param migrate true: bring the schema up to date (the role must own the tables); false: only
+     *                check that it is, for a least-privilege role that may not change it
+     */
+    public static Database open(String jdbcUrl, String username, String password, boolean migrate, int poolSize,
+            int timeoutMillis, String poolName) throws SQLException {
         PGSimpleDataSource pg = new PGSimpleDataSource();
         pg.setURL(jdbcUrl);
         if (username != null) {
@@ -66,7 +75,7 @@ public final class Database implements AutoCloseable {
             throw new SQLException(rootMessage(e), e);
         }
         try {
-            migrate(pool);
+            schema(pool, migrate);
             return new Database(pool, pool);
         } catch (SQLException | RuntimeException e) {
             pool.close();
@@ -75,35 +84,60 @@ public final class Database implements AutoCloseable {
     }
 
     /** Uses a DataSource the container provides (JNDI); migrates the schema but owns no pool. */
-    public static Database of(DataSource dataSource) throws SQLException {
+    public static Database of(DataSource dataSource, boolean migrate) throws SQLException {
         try (Connection probe = dataSource.getConnection()) {
             probe.isValid(5);
         }
-        migrate(dataSource);
+        schema(dataSource, migrate);
         return new Database(dataSource, null);
     }
 
     /** Serializes migrations across the farm: nodes starting together must not race Flyway's baseline. */
     static final long MIGRATION_LOCK = 0x5E5510F4L;
 
-    private static void migrate(DataSource dataSource) throws SQLException {
+    private static void schema(DataSource dataSource, boolean migrate) throws SQLException {
         try (Connection lock = dataSource.getConnection(); Statement statement = lock.createStatement()) {
             statement.execute("SELECT pg_advisory_lock(" + MIGRATION_LOCK + ")");
             try {
-                Flyway.configure(Database.class.getClassLoader())
+                Flyway flyway = Flyway.configure(Database.class.getClassLoader())
                         .dataSource(dataSource)
                         .locations(MIGRATIONS)
                         .table(HISTORY_TABLE)
                         // The database may already hold the webapp's own tables.
                         .baselineOnMigrate(true)
                         .baselineVersion("0")
-                        .load()
-                        .migrate();
+                        .load();
+                if (migrate) {
+                    flyway.migrate();
+                } else {
+                    var result = flyway.validateWithResult();
+                    if (!result.validationSuccessful) {
+                        throw new SQLException("the sessionfarm schema is not current and migrate=\"false\" may not"
+                                + " change it (" + result.getAllErrorMessages() + "); run the migrations as the tables'"
+                                + " owner: java -cp sessionfarm.jar " + Database.class.getName() + " migrate JDBC_URL USER");
+                    }
+                }
             } catch (RuntimeException e) {
                 throw new SQLException("schema migration failed: " + rootMessage(e), e);
             } finally {
                 statement.execute("SELECT pg_advisory_unlock(" + MIGRATION_LOCK + ")");
             }
+        }
+    }
+
+    /**
+     * {@code migrate JDBC_URL USER}, password from {@code SESSIONFARM_DB_PASSWORD}: brings the
+     * schema up to date as its owner, for farms whose nodes run with a least-privilege role.
+     */
+    public static void main(String[] args) throws SQLException {
+        if (args.length != 3 || !args[0].equals("migrate")) {
+            System.err.println("usage: java -cp sessionfarm.jar " + Database.class.getName()
+                    + " migrate JDBC_URL USER   (password in SESSIONFARM_DB_PASSWORD)");
+            System.exit(2);
+        }
+        try (Database database = open(args[1], args[2], System.getenv("SESSIONFARM_DB_PASSWORD"), true, 4, 10_000,
+                "sessionfarm-migrate")) {
+            System.out.println("the sessionfarm schema is current");
         }
     }
 

@@ -1,0 +1,25 @@
+-- sessionfarm: the least a node needs. Run as the owner of the sessionfarm tables, in the farm's
+-- database, after the migrations (java -cp sessionfarm.jar io.sessionfarm.store.Database migrate
+-- JDBC_URL OWNER). Not a migration: Flyway skips this file.
+--
+-- Then give each node a login of its own in the group, and set migrate="false" on its Manager:
+--   CREATE ROLE sessionfarm_node1 LOGIN PASSWORD '...' IN ROLE sessionfarm_node;
+--
+-- The group may read and write rows, and nothing else: no DROP, ALTER, TRUNCATE, CREATE or
+-- REFERENCES; only the owner changes the schema. (Connecting relies on PostgreSQL's default
+-- CONNECT for PUBLIC; where that was revoked, also GRANT CONNECT ON DATABASE.)
+
+DO $$
+BEGIN
+    CREATE ROLE sessionfarm_node NOLOGIN;
+EXCEPTION WHEN duplicate_object THEN
+    NULL;
+END
+$$;
+
+GRANT USAGE ON SCHEMA public TO sessionfarm_node;
+GRANT SELECT, INSERT, UPDATE, DELETE
+    ON sessionfarm_session, sessionfarm_attribute, sessionfarm_token, sessionfarm_handoff, sessionfarm_key
+    TO sessionfarm_node;
+-- Reading the history lets a node check at start that the schema is current.
+GRANT SELECT ON sessionfarm_schema_history TO sessionfarm_node;
