@@ -287,6 +287,9 @@ public class FarmManager extends ManagerBase {
     }
 
     private void rotateAttributeKeys() {
+        if (!gate.open()) {
+            return;
+        }
         try {
             attributeKeys.rotateIfDue();
         } catch (SQLException e) {
@@ -533,6 +536,13 @@ public class FarmManager extends ManagerBase {
     /** Background: interval checkpoints of idle sessions, owed checkpoints, owed deletes. */
     private void poll() {
         try {
+            if (gate.isDown()) {
+                if (!gate.probeDue()) {
+                    return;
+                }
+                store.ping();
+                gate.succeeded();
+            }
             long now = System.currentTimeMillis();
             for (Session session : findSessions()) {
                 if (session instanceof FarmSession farmSession && farmSession.isLive()) {

@@ -273,6 +273,15 @@ public final class SessionStore {
         });
     }
 
+    /** One round trip, to learn whether the store answers again. */
+    public void ping() throws SQLException {
+        timed(con -> {
+            try (PreparedStatement ps = con.prepareStatement("SELECT 1")) {
+                return singleLong(ps);
+            }
+        });
+    }
+
     /** Moves a stored session to a new id (attributes follow by cascade). */
     public boolean rename(String oldId, String newId) throws SQLException {
         return timed(con -> {

@@ -6,9 +6,10 @@ import java.util.function.Function;
 import org.apache.juli.logging.Log;
 
 /**
- * Degraded mode. After a store failure, request threads stop calling the store for a short
- * back-off and carry on without it; a background task keeps probing. The log says once that the
- * store is down and once that it is back.
+ * Degraded mode. After a store failure, request threads stop calling the store and carry on
+ * without it, so that at most the requests in flight when it failed wait for its timeout. A
+ * background task probes it once per back-off and reopens the gate when it answers. The log says
+ * once that the store is down and once that it is back.
  */
 public final class StoreGate {
 
@@ -30,8 +31,13 @@ public final class StoreGate {
         this.backMessage = backMessage;
     }
 
-    /** Whether a request thread should try the store now. */
+    /** Whether a request thread should use the store: not while it is down. */
     public boolean open() {
+        return !down.get();
+    }
+
+    /** For the background task: whether to try the store now (when down, once per back-off). */
+    public boolean probeDue() {
         return !down.get() || System.currentTimeMillis() >= retryAt;
     }
 

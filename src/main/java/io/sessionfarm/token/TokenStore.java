@@ -94,6 +94,11 @@ final class TokenStore {
             + NOW + " + ?, token_id = ?, generation = generation + 1, issued_at = " + NOW
             + " WHERE app = ? AND family = ? AND token_id = ?";
 
+    /** One round trip, to learn whether the store answers again. */
+    void ping() throws SQLException {
+        update("SELECT 1");
+    }
+
     /** Ends every family of the session: whoever holds any of its tokens holds nothing. */
     int revokeSession(String sessionId) throws SQLException {
         return update("DELETE FROM sessionfarm_token WHERE app = ? AND session_id = ?", app, sessionId);
@@ -156,7 +161,7 @@ final class TokenStore {
             for (int i = 0; i < args.length; i++) {
                 ps.setObject(i + 1, args[i]);
             }
-            return ps.executeUpdate();
+            return ps.execute() ? 0 : ps.getUpdateCount();
         }
     }
 }

@@ -196,7 +196,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             return thread;
         });
         executor.scheduleWithFixedDelay(this::maintain, tick, tick, TimeUnit.MILLISECONDS);
-        executor.scheduleWithFixedDelay(this::writeOwedFamilies, 1, 1, TimeUnit.SECONDS);
+        executor.scheduleWithFixedDelay(this::catchUp, 1, 1, TimeUnit.SECONDS);
         ready = true;
         log.info("sessionfarm token valve [" + app + "] started: " + settings + "; Tomcat's session cookie and URL"
                 + " rewriting are off for this context");
@@ -485,6 +485,10 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         }
         Exchange x = CURRENT.get();
         String newId = session.getIdInternal();
+        if (!gate.open()) {
+            log.debug("sessionfarm token valve [" + app + "]: store down; the session's token families keep its old id");
+            return;
+        }
         try {
             store.renameSession(oldId, newId);
             if (x != null && x.family != null && oldId.equals(x.family.sessionId())) {
@@ -565,6 +569,10 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         Request request = x.request;
         String target = request.getRequestURI() + (request.getQueryString() == null ? "" : "?" + request.getQueryString());
         noReferrer(x.response);
+        if (!gate.open()) {
+            plain(x.response, 503, "This page is served by another node, and the hand-off cannot be prepared now. Try again shortly.");
+            return;
+        }
         try {
             if (x.family == null || manager.findSession(x.family.sessionId()) == null) {
                 redirect(x.response, route.target() + target); // no session to carry
@@ -587,6 +595,10 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         if (code == null || !code.matches("[A-Za-z0-9_-]{43}")) {
             handoffsRefused.increment();
             plain(x.response, 400, "This hand-off link is not valid.");
+            return;
+        }
+        if (!gate.open()) {
+            plain(x.response, 503, "The session store is unavailable. Try again shortly.");
             return;
         }
         try {
@@ -626,11 +638,16 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
 
     // ---- background: key rotation, cleanup, owed families --------------------------------------
 
-    private void writeOwedFamilies() {
-        if (owedFamilies.isEmpty() || !gate.open()) {
-            return;
-        }
+    /** Every second: probes the store while it is down, and writes the families owed once it is back. */
+    private void catchUp() {
         try {
+            if (gate.isDown()) {
+                if (!gate.probeDue()) {
+                    return;
+                }
+                store.ping();
+                gate.succeeded();
+            }
             for (Family owed : owedFamilies.values()) {
                 writeOwed(owed);
             }
@@ -641,6 +658,9 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     }
 
     private void maintain() {
+        if (!gate.open()) {
+            return; // catchUp() probes the store meanwhile
+        }
         try {
             ring.rotateIfDue();
             long now = System.currentTimeMillis();

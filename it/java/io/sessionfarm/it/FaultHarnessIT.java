@@ -1,0 +1,33 @@
+package io.sessionfarm.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.time.Duration;
+
+import org.junit.jupiter.api.Test;
+
+import io.sessionfarm.it.harness.FaultHarness;
+
+/**
+ * The short run of the fault harness: three and a half minutes, every kind of fault at least once.
+ * The long run is {@code it/run-harness 30}; its results are in docs/reliability.md.
+ */
+class FaultHarnessIT {
+
+    @Test
+    void underEveryFaultNoAcknowledgedWriteIsLostAndNobodySeesAnotherUsersData() throws Exception {
+        FaultHarness.Report report = FaultHarness.run(FarmTestBase.ROOT, "short", Duration.ofSeconds(210),
+                Duration.ofSeconds(15), 8);
+        System.out.println(report.markdown());
+        assertEquals(5, report.faults().size(), "every kind of fault was injected: " + report.faults()
+                + " " + report.notInjected());
+        assertEquals(0, report.lostWrites(), report.markdown());
+        assertEquals(0, report.foreignData(), report.markdown());
+        assertEquals(0L, report.outcomes().get(io.sessionfarm.it.harness.ScriptedUser.Outcome.SERVER_ERROR),
+                "no HTTP 5xx: " + report.markdown());
+        assertTrue(report.requests() > 1000, report.markdown());
+        assertTrue(Files.size(report.directory().resolve("plot.png")) > 0);
+    }
+}

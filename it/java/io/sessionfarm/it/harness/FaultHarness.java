@@ -1,0 +1,455 @@
+package io.sessionfarm.it.harness;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.LongAdder;
+
+import io.sessionfarm.it.Farm;
+import io.sessionfarm.it.TestDatabase;
+import io.sessionfarm.it.harness.ScriptedUser.Outcome;
+import io.sessionfarm.keys.KeyRing;
+import io.sessionfarm.keys.MasterKey;
+
+/**
+ * The fault harness: scripted users on a real farm (three Tomcat nodes with the farm's own
+ * {@code conf/context.xml}: per-request checkpoints, shared mode, token valve, encrypted
+ * attributes) while faults are injected one after another:
+ * <ul>
+ * <li>{@code kill -9} of a random node, then a restart;</li>
+ * <li>PostgreSQL stopped and started; PostgreSQL paused with SIGSTOP and resumed with SIGCONT;</li>
+ * <li>the token key rotated farm-wide, then a node restarted;</li>
+ * <li>a rolling restart of every node.</li>
+ * </ul>
+ * Half the users are pinned to a node (as behind a sticky balancer) and move only when it dies;
+ * the others roam round-robin and, since nodes cannot see each other's changes while the store is
+ * down, wait out store faults (the README's documented bound). The numbers that must be zero:
+ * acknowledged writes lost (the per-request policy's bound is nothing) and replies carrying
+ * another user's data. Loopback only, bounded in users, rate and time.
+ */
+public final class FaultHarness {
+
+    public enum Fault { KILL_NODE, STOP_DATABASE, PAUSE_DATABASE, ROTATE_KEY_AND_RESTART, ROLLING_RESTART }
+
+    public record Report(Duration duration, long requests, Map<Fault, Long> faults, Map<Outcome, Long> outcomes,
+            long lostWrites, long foreignData, List<String> notInjected, Path directory) {
+        public String markdown() {
+            StringBuilder out = new StringBuilder();
+            out.append(String.format(Locale.ROOT, "%d requests in %d s by scripted users.%n%n", requests,
+                    duration.toSeconds()));
+            out.append("| fault | injected |\n|---|---:|\n");
+            faults.forEach((fault, n) -> out.append("| ").append(describe(fault)).append(" | ").append(n).append(" |\n"));
+            out.append("\n| what the users saw | requests |\n|---|---:|\n");
+            outcomes.forEach((outcome, n) -> out.append("| ").append(describe(outcome)).append(" | ").append(n).append(" |\n"));
+            out.append(String.format(Locale.ROOT, "%n**Acknowledged writes lost: %d. Replies with another user's data: %d.**%n",
+                    lostWrites, foreignData));
+            notInjected.forEach(reason -> out.append("\nNot injected: ").append(reason).append('\n'));
+            return out.toString();
+        }
+    }
+
+    static String describe(Fault fault) {
+        return switch (fault) {
+            case KILL_NODE -> "`kill -9` of a random node, restarted 2 s later";
+            case STOP_DATABASE -> "PostgreSQL stopped (`pg_ctlcluster stop -m fast`) for 10 s, then started";
+            case PAUSE_DATABASE -> "PostgreSQL paused (SIGSTOP to every postgres process) for 10 s, then SIGCONT";
+            case ROTATE_KEY_AND_RESTART -> "token key rotated farm-wide, then a node restarted";
+            case ROLLING_RESTART -> "rolling restart of every node";
+        };
+    }
+
+    static String describe(Outcome outcome) {
+        return switch (outcome) {
+            case OK -> "answered as expected";
+            case UNREACHABLE -> "connection refused or reset (a node down or restarting)";
+            case SERVER_ERROR -> "HTTP 5xx";
+            case OTHER_STATUS -> "other HTTP status";
+            case NEW_SESSION -> "session gone, user logged in again";
+            case LOST_WRITES -> "acknowledged writes missing";
+            case FOREIGN_DATA -> "another user's data";
+        };
+    }
+
+    private static final int NODES = 3;
+    private static final long THINK_MILLIS = 40;
+    private static final long SAMPLE_MILLIS = 5000;
+
+    private final Path root;
+    private final Path directory;
+    private final Farm farm;
+    private final String jdbcUrl;
+    private final List<Farm.Node> nodes = new ArrayList<>();
+    private final Set<Integer> down = ConcurrentHashMap.newKeySet();
+    private final AtomicBoolean storeFault = new AtomicBoolean();
+    private final AtomicBoolean running = new AtomicBoolean(true);
+    private final LongAdder requests = new LongAdder();
+    private final Map<Outcome, LongAdder> outcomes = new EnumMap<>(Outcome.class);
+    private final Map<Fault, Long> faults = new EnumMap<>(Fault.class);
+    private final List<String> notInjected = new CopyOnWriteArrayList<>();
+    private final List<Sample> samples = new CopyOnWriteArrayList<>();
+    private final List<Plot.Marker> markers = new CopyOnWriteArrayList<>();
+    private final Random random = new Random(20261122);
+    private final long start = System.currentTimeMillis();
+    private final String cluster;
+
+    /** One point of the time series: requests and errors in the interval, memory, table sizes. */
+    record Sample(double seconds, double requestsPerSecond, long errors, long[] rssKb, long[] heapKb, long tableKb) {
+    }
+
+    private FaultHarness(Path root, String name) throws Exception {
+        this.root = root;
+        this.directory = root.resolve("target/harness").resolve(name);
+        this.jdbcUrl = TestDatabase.fresh("harness_" + name);
+        TestDatabase.Server server = TestDatabase.server();
+        this.farm = new Farm(Farm.Layout.of(root, directory), new Farm.Store(jdbcUrl, server.user(), server.password()));
+        for (Outcome outcome : Outcome.values()) {
+            outcomes.put(outcome, new LongAdder());
+        }
+        this.cluster = localCluster();
+    }
+
+    /** Runs the harness for {@code duration}, with a fault every {@code faultEvery}; writes its report under target/harness. */
+    public static Report run(Path root, String name, Duration duration, Duration faultEvery, int users) throws Exception {
+        FaultHarness harness = new FaultHarness(root, name);
+        Thread safety = new Thread(harness::resumeDatabase);
+        Runtime.getRuntime().addShutdownHook(safety);
+        try {
+            return harness.execute(duration, faultEvery, users);
+        } finally {
+            harness.resumeDatabase();
+            Runtime.getRuntime().removeShutdownHook(safety);
+        }
+    }
+
+    private Report execute(Duration duration, Duration faultEvery, int userCount) throws Exception {
+        Path context = root.resolve("conf/context.xml");
+        for (int i = 1; i <= NODES; i++) {
+            nodes.add(farm.create("harness-" + i, Farm.freePort(0), context));
+        }
+        for (Farm.Node node : nodes) {
+            farm.start(node);
+        }
+        for (Farm.Node node : nodes) {
+            farm.awaitUp(node, Duration.ofSeconds(120));
+        }
+        List<ScriptedUser> users = new ArrayList<>();
+        List<Thread> threads = new ArrayList<>();
+        for (int u = 0; u < userCount; u++) {
+            ScriptedUser user = new ScriptedUser("user" + u, u % 2 == 0, u % NODES);
+            users.add(user);
+            Thread thread = Thread.ofPlatform().name("harness-" + user.name).start(() -> drive(user));
+            threads.add(thread);
+        }
+        Thread sampler = Thread.ofPlatform().daemon().name("harness-sampler").start(this::sample);
+        long end = start + duration.toMillis();
+        int next = 0;
+        Fault[] cycle = Fault.values();
+        while (System.currentTimeMillis() + faultEvery.toMillis() / 2 < end) {
+            Thread.sleep(Math.min(faultEvery.toMillis(), Math.max(0, end - System.currentTimeMillis())));
+            if (System.currentTimeMillis() >= end) {
+                break;
+            }
+            inject(cycle[next++ % cycle.length]);
+        }
+        Thread.sleep(Math.max(0, end - System.currentTimeMillis()));
+        running.set(false);
+        for (Thread thread : threads) {
+            thread.join(60_000);
+        }
+        // A last read of every cart, on a node other than the last one used, with everything up.
+        for (ScriptedUser user : users) {
+            count(user.step(nodes.get((user.home + 1) % NODES)));
+        }
+        sampler.interrupt();
+        for (Farm.Node node : nodes) {
+            farm.stop(node, Duration.ofSeconds(30));
+        }
+        long lost = users.stream().mapToLong(u -> u.lostWrites).sum();
+        Map<Outcome, Long> seen = new LinkedHashMap<>();
+        outcomes.forEach((outcome, n) -> seen.put(outcome, n.sum()));
+        Report report = new Report(Duration.ofMillis(System.currentTimeMillis() - start), requests.sum(), faults, seen,
+                lost, seen.get(Outcome.FOREIGN_DATA), notInjected, directory);
+        Files.writeString(directory.resolve("report.md"), report.markdown());
+        writeSamples();
+        Plot.write(directory.resolve("plot.png"), samples, markers, NODES);
+        return report;
+    }
+
+    private void drive(ScriptedUser user) {
+        int roam = user.home;
+        while (running.get()) {
+            if (user.roaming && storeFault.get()) {
+                pause(200);
+                continue;
+            }
+            int index = user.roaming ? roam++ % NODES : user.home;
+            for (int tries = 0; down.contains(index) && tries < NODES; tries++) {
+                index = (index + 1) % NODES;
+            }
+            Outcome outcome = user.step(nodes.get(index));
+            count(outcome);
+            if (outcome == Outcome.UNREACHABLE && !user.roaming) {
+                user.home = (user.home + 1) % NODES; // its node died: the balancer moves it
+            }
+            pause(THINK_MILLIS);
+        }
+    }
+
+    private void count(Outcome outcome) {
+        requests.increment();
+        outcomes.get(outcome).increment();
+    }
+
+    // ---- faults --------------------------------------------------------------------------------
+
+    private void inject(Fault fault) throws Exception {
+        if ((fault == Fault.STOP_DATABASE || fault == Fault.PAUSE_DATABASE) && cluster == null) {
+            String reason = describe(fault) + ": PostgreSQL is not a local cluster this harness can control";
+            if (!notInjected.contains(reason)) {
+                notInjected.add(reason);
+            }
+            return;
+        }
+        markers.add(new Plot.Marker(seconds(), fault.name().toLowerCase(Locale.ROOT).replace('_', ' ')));
+        System.err.println(String.format(Locale.ROOT, "[%5.0f s] %s", seconds(), describe(fault)));
+        switch (fault) {
+            case KILL_NODE -> {
+                int i = random.nextInt(NODES);
+                down.add(i);
+                farm.kill(nodes.get(i));
+                pause(2000);
+                restart(i, false);
+            }
+            case STOP_DATABASE -> {
+                storeFault.set(true);
+                run("pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "stop", "-m", "fast");
+                pause(10_000);
+                run("pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "start");
+                awaitDatabase();
+                pause(5000); // owed checkpoints drain before roaming users return
+                storeFault.set(false);
+            }
+            case PAUSE_DATABASE -> {
+                storeFault.set(true);
+                signalDatabase("STOP");
+                pause(10_000);
+                signalDatabase("CONT");
+                pause(5000);
+                storeFault.set(false);
+            }
+            case ROTATE_KEY_AND_RESTART -> {
+                rotateTokenKey();
+                restart(random.nextInt(NODES), true);
+            }
+            case ROLLING_RESTART -> {
+                for (int i = 0; i < NODES; i++) {
+                    restart(i, true);
+                }
+            }
+        }
+        faults.merge(fault, 1L, Long::sum);
+    }
+
+    private void restart(int i, boolean clean) throws Exception {
+        Farm.Node node = nodes.get(i);
+        down.add(i);
+        if (clean) {
+            farm.stop(node, Duration.ofSeconds(30));
+        }
+        farm.start(node);
+        farm.awaitUp(node, Duration.ofSeconds(120));
+        down.remove(i);
+    }
+
+    /** Adds a token key and promotes it at once, as a rotation under way would, from outside the nodes. */
+    private void rotateTokenKey() throws Exception {
+        MasterKey master = MasterKey.load(farm.masterKeyFile().toString(), name -> null);
+        TestDatabase.Server server = TestDatabase.server();
+        org.postgresql.ds.PGSimpleDataSource dataSource = new org.postgresql.ds.PGSimpleDataSource();
+        dataSource.setURL(jdbcUrl);
+        dataSource.setUser(server.user());
+        dataSource.setPassword(server.password());
+        KeyRing ring = new KeyRing(dataSource, master, "token", new KeyRing.Schedule(0, 0, 3_600_000));
+        ring.rotateIfDue(); // add
+        ring.rotateIfDue(); // promote
+    }
+
+    private static String localCluster() {
+        String url = System.getenv().getOrDefault("SESSIONFARM_TEST_JDBC_URL", "");
+        if (!url.isEmpty() && !url.contains("127.0.0.1") && !url.contains("localhost")) {
+            return null;
+        }
+        try (var versions = Files.list(Path.of("/etc/postgresql"))) {
+            return Files.isExecutable(Path.of("/usr/bin/pg_ctlcluster"))
+                    ? versions.map(p -> p.getFileName().toString()).sorted().findFirst().orElse(null) : null;
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    private void signalDatabase(String signal) throws IOException, InterruptedException {
+        run("pkill", "-" + signal, "-u", "postgres", "-x", "postgres");
+    }
+
+    /** Never leave PostgreSQL paused or stopped, whatever happened. */
+    private void resumeDatabase() {
+        if (cluster == null) {
+            return;
+        }
+        try {
+            signalDatabase("CONT");
+            run("pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "start");
+        } catch (Exception e) {
+            // best effort; start fails harmlessly when it is running
+        }
+    }
+
+    private void awaitDatabase() throws Exception {
+        for (int i = 0; i < 60; i++) {
+            try (Connection c = TestDatabase.connect(jdbcUrl)) {
+                return;
+            } catch (java.sql.SQLException notYet) {
+                pause(500);
+            }
+        }
+        throw new IllegalStateException("PostgreSQL did not come back");
+    }
+
+    private static void run(String... command) throws IOException, InterruptedException {
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes());
+        if (!process.waitFor(60, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+            throw new IllegalStateException(String.join(" ", command) + " hung");
+        }
+        if (process.exitValue() != 0 && !command[0].equals("pkill") && !output.contains("already running")) {
+            throw new IllegalStateException(String.join(" ", command) + " failed: " + output);
+        }
+    }
+
+    // ---- samples -------------------------------------------------------------------------------
+
+    private void sample() {
+        long lastRequests = 0;
+        long lastErrors = 0;
+        while (running.get()) {
+            pause(SAMPLE_MILLIS);
+            long total = requests.sum();
+            long errors = total - outcomes.get(Outcome.OK).sum();
+            long[] rss = new long[NODES];
+            long[] heap = new long[NODES];
+            for (int i = 0; i < NODES; i++) {
+                long pid = nodes.get(i).process().map(ProcessHandle::pid).orElse(-1L);
+                rss[i] = pid < 0 ? -1 : rssKb(pid);
+                heap[i] = pid < 0 ? -1 : heapKb(pid);
+            }
+            samples.add(new Sample(seconds(), (total - lastRequests) * 1000.0 / SAMPLE_MILLIS, errors - lastErrors, rss,
+                    heap, storeFault.get() ? -1 : tableKb()));
+            lastRequests = total;
+            lastErrors = errors;
+        }
+    }
+
+    private static long rssKb(long pid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.replaceAll("\\D+", ""));
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            // the node is restarting
+        }
+        return -1;
+    }
+
+    private static long heapKb(long pid) {
+        try {
+            Process jcmd = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+                    Long.toString(pid), "GC.heap_info").redirectErrorStream(true).start();
+            String out = new String(jcmd.getInputStream().readAllBytes());
+            jcmd.waitFor(10, TimeUnit.SECONDS);
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("used (\\d+)K").matcher(out);
+            return m.find() ? Long.parseLong(m.group(1)) : -1;
+        } catch (IOException | InterruptedException e) {
+            return -1;
+        }
+    }
+
+    private long tableKb() {
+        try (Connection c = TestDatabase.connect(jdbcUrl); Statement st = c.createStatement()) {
+            st.setQueryTimeout(2);
+            try (ResultSet rs = st.executeQuery("SELECT sum(pg_total_relation_size(c.oid)) / 1024 FROM pg_class c"
+                    + " WHERE c.relname LIKE 'sessionfarm%' AND c.relkind = 'r'")) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        } catch (java.sql.SQLException e) {
+            return -1;
+        }
+    }
+
+    private void writeSamples() throws IOException {
+        StringBuilder csv = new StringBuilder("seconds,requests_per_second,errors");
+        for (int i = 1; i <= NODES; i++) {
+            csv.append(",rss_kb_node").append(i);
+        }
+        for (int i = 1; i <= NODES; i++) {
+            csv.append(",heap_kb_node").append(i);
+        }
+        csv.append(",sessionfarm_tables_kb\n");
+        for (Sample s : samples) {
+            csv.append(String.format(Locale.ROOT, "%.0f,%.1f,%d", s.seconds(), s.requestsPerSecond(), s.errors()));
+            for (long v : s.rssKb()) {
+                csv.append(',').append(v);
+            }
+            for (long v : s.heapKb()) {
+                csv.append(',').append(v);
+            }
+            csv.append(',').append(s.tableKb()).append('\n');
+        }
+        Files.writeString(directory.resolve("samples.csv"), csv);
+        StringBuilder faultsCsv = new StringBuilder("seconds,fault\n");
+        markers.forEach(m -> faultsCsv.append(String.format(Locale.ROOT, "%.0f,%s%n", m.seconds(), m.label())));
+        Files.writeString(directory.resolve("faults.csv"), faultsCsv);
+    }
+
+    private double seconds() {
+        return (System.currentTimeMillis() - start) / 1000.0;
+    }
+
+    private static void pause(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** {@code FaultHarness ROOT MINUTES [USERS]}: the long run; its report lands in target/harness/long/. */
+    public static void main(String[] args) throws Exception {
+        Path root = Path.of(args[0]).toAbsolutePath();
+        int minutes = Integer.parseInt(args[1]);
+        int users = args.length > 2 ? Integer.parseInt(args[2]) : 12;
+        Report report = run(root, "long", Duration.ofMinutes(minutes), Duration.ofSeconds(60), users);
+        System.out.println(report.markdown());
+        System.out.println("samples, faults and plot: " + report.directory());
+        System.exit(report.lostWrites() == 0 && report.foreignData() == 0 ? 0 : 1);
+    }
+}
