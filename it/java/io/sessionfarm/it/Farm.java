@@ -27,7 +27,7 @@ import java.util.stream.Stream;
 public final class Farm {
 
     /** Where things are: the Tomcat distribution, the plugin JAR, the webapp, the configuration. */
-    public record Layout(Path tomcatHome, Path jar, Path webapp, Path conf, Path farmDir) {
+    public record Layout(Path tomcatHome, Path jar, Path webapp, Path conf, Path sql, Path farmDir) {
 
         /** The layout of a built checkout rooted at {@code root}. */
         public static Layout of(Path root, Path farmDir) {
@@ -46,12 +46,16 @@ public final class Farm {
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
-            return new Layout(tomcat, jar, root.resolve("sample-webapp"), root.resolve("conf"), farmDir);
+            return new Layout(tomcat, jar, root.resolve("sample-webapp"), root.resolve("conf"), root.resolve("sql"), farmDir);
         }
     }
 
-    /** How nodes reach PostgreSQL. */
+    /** How the farm reaches PostgreSQL: a login that owns the tables; each node gets a login of its own. */
     public record Store(String jdbcUrl, String username, String password) {
+    }
+
+    /** A node's own database login, in the least-privilege group of sql/least-privilege.sql. */
+    record Login(String username, String password) {
     }
 
     public record Node(String name, Path base, int port) {
@@ -107,19 +111,48 @@ public final class Farm {
         Files.copy(contextXml, base.resolve("conf/context.xml"), StandardCopyOption.REPLACE_EXISTING);
         Files.copy(layout.jar(), base.resolve("lib").resolve(layout.jar().getFileName()));
         deployWebapp(base.resolve("webapps/ROOT"));
+        Login login = nodeLogin(name);
         // Read by Tomcat into system properties, which fill the ${...} in server.xml and context.xml;
         // kept in a file so the password never shows on a command line.
         Files.writeString(base.resolve("conf/catalina.properties"), String.join("\n", "",
                 "sessionfarm.node=" + name,
                 "sessionfarm.http.port=" + port,
                 "sessionfarm.jdbcUrl=" + store.jdbcUrl(),
-                "sessionfarm.username=" + store.username(),
-                "sessionfarm.password=" + store.password(),
+                "sessionfarm.username=" + login.username(),
+                "sessionfarm.password=" + login.password(),
                 "sessionfarm.masterKeyFile=" + masterKeyFile(),
                 "sessionfarm.self=http://127.0.0.1:" + port,
                 "sessionfarm.handoffRoutes=", ""), StandardOpenOption.APPEND);
         return new Node(name, base, port);
     }
+
+    /**
+     * The node's own login, which may read and write rows and nothing else: the farm's login
+     * migrates the tables (once per farm), applies sql/least-privilege.sql and makes the role.
+     * Nodes then find the schema current and never change it.
+     */
+    private Login nodeLogin(String node) throws IOException {
+        String role = "sessionfarm_" + node.replaceAll("[^A-Za-z0-9]", "_").toLowerCase(java.util.Locale.ROOT);
+        byte[] secret = new byte[12];
+        new java.security.SecureRandom().nextBytes(secret);
+        String password = java.util.HexFormat.of().formatHex(secret);
+        // Through the JAR's own Database class, so that ./farm needs nothing but the JAR besides.
+        try (io.sessionfarm.store.Database admin = io.sessionfarm.store.Database.open(store.jdbcUrl(), store.username(),
+                store.password(), !migrated, 4, 10_000, "farm-admin");
+                java.sql.Connection connection = admin.dataSource().getConnection();
+                java.sql.Statement st = connection.createStatement()) {
+            migrated = true;
+            st.execute(Files.readString(layout.sql().resolve("least-privilege.sql")));
+            st.execute("DO $$ BEGIN CREATE ROLE " + role + " LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
+            st.execute("ALTER ROLE " + role + " LOGIN PASSWORD '" + password + "'");
+            st.execute("GRANT sessionfarm_node TO " + role);
+        } catch (java.sql.SQLException e) {
+            throw new IOException("cannot prepare the database login of node " + node + ": " + e.getMessage(), e);
+        }
+        return new Login(role, password);
+    }
+
+    private boolean migrated;
 
     /** Sets a property of a node that has not started yet (a later line wins). */
     public void setProperty(Node node, String name, String value) throws IOException {

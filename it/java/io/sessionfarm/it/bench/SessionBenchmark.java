@@ -112,6 +112,10 @@ public final class SessionBenchmark {
     Result measure(Variant variant) throws Exception {
         Farm.Node node = farm.create("bench-" + variant.name().toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9]+", "-"),
                 Farm.freePort(0), root.resolve("it/bench/contexts").resolve(variant.context()));
+        try (Connection db = TestDatabase.connect(jdbcUrl); Statement st = db.createStatement()) {
+            // The node logs in with its least-privilege role (Farm): PersistentManager needs its table too.
+            st.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON tomcat_sessions TO sessionfarm_node");
+        }
         for (Path lib : peerJars(variant.peers())) {
             Files.copy(lib, node.base().resolve("lib").resolve(lib.getFileName()));
         }

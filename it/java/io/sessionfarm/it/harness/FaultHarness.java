@@ -38,7 +38,8 @@ import io.sessionfarm.keys.MasterKey;
  * <li>a rolling restart of every node.</li>
  * </ul>
  * Half the users are pinned to a node (as behind a sticky balancer) and move only when it dies;
- * the others roam round-robin and, since nodes cannot see each other's changes while the store is
+ * the others roam round-robin, through HAProxy when it is installed (health checks, redispatch
+ * on a refused connection), and, since nodes cannot see each other's changes while the store is
  * down, wait out store faults (the README's documented bound). The numbers that must be zero:
  * acknowledged writes lost (the per-request policy's bound is nothing) and replies carrying
  * another user's data. Loopback only, bounded in users, rate and time.
@@ -59,7 +60,7 @@ public final class FaultHarness {
             outcomes.forEach((outcome, n) -> out.append("| ").append(describe(outcome)).append(" | ").append(n).append(" |\n"));
             out.append(String.format(Locale.ROOT, "%n**Acknowledged writes lost: %d. Replies with another user's data: %d.**%n",
                     lostWrites, foreignData));
-            notInjected.forEach(reason -> out.append("\nNot injected: ").append(reason).append('\n'));
+            notInjected.forEach(note -> out.append("\nNote: ").append(note).append('\n'));
             return out.toString();
         }
     }
@@ -107,6 +108,9 @@ public final class FaultHarness {
     private final Random random = new Random(20261122);
     private final long start = System.currentTimeMillis();
     private final String cluster;
+    /** HAProxy in front of the nodes for the roaming users, when it is installed. */
+    private Process haproxy;
+    private Farm.Node front;
 
     /** One point of the time series: requests and errors in the interval, memory, table sizes. */
     record Sample(double seconds, double requestsPerSecond, long errors, long[] rssKb, long[] heapKb, long tableKb) {
@@ -148,6 +152,7 @@ public final class FaultHarness {
         for (Farm.Node node : nodes) {
             farm.awaitUp(node, Duration.ofSeconds(120));
         }
+        startHaproxy();
         List<ScriptedUser> users = new ArrayList<>();
         List<Thread> threads = new ArrayList<>();
         for (int u = 0; u < userCount; u++) {
@@ -177,6 +182,10 @@ public final class FaultHarness {
             count(user.step(nodes.get((user.home + 1) % NODES)));
         }
         sampler.interrupt();
+        if (haproxy != null) {
+            haproxy.destroy();
+            haproxy.waitFor();
+        }
         for (Farm.Node node : nodes) {
             farm.stop(node, Duration.ofSeconds(30));
         }
@@ -198,11 +207,16 @@ public final class FaultHarness {
                 pause(200);
                 continue;
             }
-            int index = user.roaming ? roam++ % NODES : user.home;
-            for (int tries = 0; down.contains(index) && tries < NODES; tries++) {
-                index = (index + 1) % NODES;
+            Outcome outcome;
+            if (user.roaming && front != null) {
+                outcome = user.step(front);
+            } else {
+                int index = user.roaming ? roam++ % NODES : user.home;
+                for (int tries = 0; down.contains(index) && tries < NODES; tries++) {
+                    index = (index + 1) % NODES;
+                }
+                outcome = user.step(nodes.get(index));
             }
-            Outcome outcome = user.step(nodes.get(index));
             count(outcome);
             if (outcome == Outcome.UNREACHABLE && !user.roaming) {
                 user.home = (user.home + 1) % NODES; // its node died: the balancer moves it
@@ -214,6 +228,51 @@ public final class FaultHarness {
     private void count(Outcome outcome) {
         requests.increment();
         outcomes.get(outcome).increment();
+    }
+
+    private void startHaproxy() throws IOException, InterruptedException {
+        boolean installed = Files.isExecutable(Path.of("/usr/sbin/haproxy")) || Files.isExecutable(Path.of("/usr/bin/haproxy"));
+        if (!installed) {
+            notInjected.add("HAProxy in front of the roaming users: it is not installed (apt-get install haproxy);"
+                    + " they pick nodes round-robin themselves");
+            return;
+        }
+        int port = Farm.freePort(0);
+        StringBuilder config = new StringBuilder("""
+                global
+                  maxconn 2048
+                defaults
+                  mode http
+                  timeout connect 2s
+                  timeout client 60s
+                  timeout server 60s
+                  retries 3
+                  option redispatch
+                  retry-on conn-failure empty-response
+                frontend front
+                  bind 127.0.0.1:%d
+                  default_backend farm
+                backend farm
+                  balance roundrobin
+                  option httpchk GET /api/ping
+                """.formatted(port));
+        for (Farm.Node node : nodes) {
+            config.append("  server ").append(node.name()).append(" 127.0.0.1:").append(node.port())
+                    .append(" check inter 500 fall 1 rise 2\n");
+        }
+        Path file = directory.resolve("haproxy.cfg");
+        Files.writeString(file, config);
+        haproxy = new ProcessBuilder("haproxy", "-db", "-f", file.toString()).redirectErrorStream(true)
+                .redirectOutput(directory.resolve("haproxy.log").toFile()).start();
+        front = new Farm.Node("haproxy", directory, port);
+        for (int i = 0; i < 50; i++) {
+            try (java.net.Socket probe = new java.net.Socket("127.0.0.1", port)) {
+                return;
+            } catch (IOException notYet) {
+                pause(100);
+            }
+        }
+        throw new IllegalStateException("HAProxy did not start; see " + directory.resolve("haproxy.log"));
     }
 
     // ---- faults --------------------------------------------------------------------------------

@@ -1,0 +1,150 @@
+package io.sessionfarm.it;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+import io.sessionfarm.keys.KeyRing;
+import io.sessionfarm.keys.MasterKey;
+
+/**
+ * A whole farm run, logged: startup with a password written into context.xml, logins, token
+ * rotations on every response, a hand-off, a replayed token, bad tokens, the database refused for
+ * a while, a node killed and restarted, and key rotations. Then every line of every node's logs
+ * is searched for the password, every token and session id the run produced, the master key and
+ * every data key, in the forms a careless log would print them.
+ */
+class NoSecretsInLogsIT extends FarmTestBase {
+
+    private static FaultyProxy proxy;
+
+    @AfterAll
+    static void closeProxy() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+    }
+
+    @Test
+    void noPasswordTokenKeyOrSessionIdIsEverLogged() throws Exception {
+        Farm farm = farm(NoSecretsInLogsIT.class, url -> {
+            proxy = new FaultyProxy(url);
+            return proxy.url();
+        });
+        String password = "pw-" + Long.toHexString(System.nanoTime()) + "-do-not-log";
+        Path context = ROOT.resolve("target/it-farms/NoSecretsInLogsIT/context.xml");
+        Files.createDirectories(context.getParent());
+        Files.writeString(context, Files.readString(farmContext())
+                .replace("${sessionfarm.password}", password)
+                .replace("rotateAfter=\"60\"", "rotateAfter=\"0\" keyRotation=\"2\""));
+        List<Farm.Node> nodes = new ArrayList<>();
+        for (String name : List.of("quiet-a", "quiet-b")) {
+            nodes.add(farm.create(name, Farm.freePort(0), context));
+        }
+        farm.route(nodes, "/api/report", nodes.get(1));
+        start(farm, nodes);
+        Farm.Node a = nodes.get(0);
+        Farm.Node b = nodes.get(1);
+
+        List<String> tokens = new ArrayList<>();
+        List<Client> users = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            Client user = new Client();
+            users.add(user);
+            user.get(a, "/api/login?value=user" + i);
+            for (int step = 0; step < 5; step++) {
+                user.get(nodes.get(step % 2), "/api/append?name=cart&value=item" + step);
+                tokens.add(user.token());
+            }
+        }
+        Client handedOff = users.getFirst();
+        String location = handedOff.get(a, "/api/report").header("Location").getFirst();
+        handedOff.get(b, location.substring(location.indexOf("/.sessionfarm")));
+        tokens.add(handedOff.token());
+        // A replay: a token four rotations old revokes its session (and logs one audit line).
+        Client victim = users.get(1);
+        String old = tokens.get(5);
+        assertTrue(victim.withCookie(Client.TOKEN_COOKIE, old).get(b, "/api/get").body().contains("\"session\":false"));
+        // Bad tokens.
+        for (String bad : List.of("garbage", old.substring(0, 40), old.replace('A', 'B'))) {
+            new Client().withCookie(Client.TOKEN_COOKIE, bad).get(a, "/api/whoami");
+        }
+        // The database refused for a while, under traffic.
+        proxy.refuse();
+        for (Client user : users) {
+            user.get(a, "/api/append?name=cart&value=during-outage");
+            tokens.add(user.token());
+        }
+        proxy.restore();
+        Thread.sleep(3000);
+        // A node killed and restarted; the users go on.
+        farm.kill(b);
+        farm.start(b);
+        farm.awaitUp(b, Duration.ofSeconds(120));
+        for (Client user : users) {
+            user.get(b, "/api/get");
+            tokens.add(user.token());
+        }
+
+        List<Map.Entry<String, String>> secrets = new ArrayList<>();
+        secrets.add(Map.entry("the database password", password));
+        tokens.stream().filter(t -> t != null).forEach(t -> secrets.add(Map.entry("a token", t)));
+        byte[] master = Base64.getDecoder().decode(Files.readString(farm.masterKeyFile()).strip());
+        secrets.add(Map.entry("the master key (base64)", Base64.getEncoder().encodeToString(master)));
+        secrets.add(Map.entry("the master key (hex)", HexFormat.of().formatHex(master)));
+        try (Connection db = TestDatabase.connect(databaseUrl); Statement st = db.createStatement()) {
+            try (ResultSet rs = st.executeQuery("SELECT id FROM sessionfarm_session UNION SELECT session_id FROM sessionfarm_token")) {
+                while (rs.next()) {
+                    secrets.add(Map.entry("a session id", rs.getString(1)));
+                }
+            }
+            org.postgresql.ds.PGSimpleDataSource dataSource = new org.postgresql.ds.PGSimpleDataSource();
+            dataSource.setURL(databaseUrl);
+            dataSource.setUser(TestDatabase.server().user());
+            dataSource.setPassword(TestDatabase.server().password());
+            try (ResultSet rs = st.executeQuery("SELECT DISTINCT purpose, id FROM sessionfarm_key")) {
+                while (rs.next()) {
+                    KeyRing ring = new KeyRing(dataSource, MasterKey.of(master), rs.getString(1),
+                            new KeyRing.Schedule(Long.MAX_VALUE, 0, 0));
+                    byte[] key = ring.find(rs.getInt(2)).getEncoded();
+                    secrets.add(Map.entry("a data key (base64)", Base64.getEncoder().encodeToString(key)));
+                    secrets.add(Map.entry("a data key (hex)", HexFormat.of().formatHex(key)));
+                }
+            }
+        }
+        assertTrue(secrets.size() > 20, "the run produced secrets to look for: " + secrets.size());
+
+        long lines = 0;
+        for (Farm.Node node : nodes) {
+            try (Stream<Path> files = Files.list(node.base().resolve("logs"))) {
+                for (Path file : files.toList()) {
+                    String log = Files.readString(file, StandardCharsets.ISO_8859_1);
+                    lines += log.lines().count();
+                    for (Map.Entry<String, String> secret : secrets) {
+                        assertFalse(log.contains(secret.getValue()), secret.getKey() + " in " + file);
+                    }
+                }
+            }
+        }
+        String all = log(a) + log(b);
+        assertTrue(all.contains("AUDIT token reuse") && all.contains("session store is unreachable")
+                && all.contains("password=<masked>"), "the run did log what happened, without the secrets");
+        assertTrue(lines > 50, "the logs were read: " + lines + " lines");
+    }
+}
