@@ -133,6 +133,7 @@ public final class Farm {
      */
     private Login nodeLogin(String node) throws IOException {
         String role = "sessionfarm_" + node.replaceAll("[^A-Za-z0-9]", "_").toLowerCase(java.util.Locale.ROOT);
+        masterKeyFile(); // made first, so that a new farm key is known below
         byte[] secret = new byte[12];
         new java.security.SecureRandom().nextBytes(secret);
         String password = java.util.HexFormat.of().formatHex(secret);
@@ -142,6 +143,11 @@ public final class Farm {
                 java.sql.Connection connection = admin.dataSource().getConnection();
                 java.sql.Statement st = connection.createStatement()) {
             migrated = true;
+            if (newMasterKey) {
+                // A new farm key cannot open what an earlier farm on this database stored: start afresh.
+                st.execute("DELETE FROM sessionfarm_key; DELETE FROM sessionfarm_token; DELETE FROM sessionfarm_session");
+                newMasterKey = false;
+            }
             st.execute(Files.readString(layout.sql().resolve("least-privilege.sql")));
             st.execute("DO $$ BEGIN CREATE ROLE " + role + " LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
             st.execute("ALTER ROLE " + role + " LOGIN PASSWORD '" + password + "'");
@@ -153,6 +159,7 @@ public final class Farm {
     }
 
     private boolean migrated;
+    private boolean newMasterKey;
 
     /** Sets a property of a node that has not started yet (a later line wins). */
     public void setProperty(Node node, String name, String value) throws IOException {
@@ -175,6 +182,7 @@ public final class Farm {
             new java.security.SecureRandom().nextBytes(key);
             Files.createDirectories(layout.farmDir());
             Files.writeString(file, java.util.Base64.getEncoder().encodeToString(key) + "\n");
+            newMasterKey = true;
             try {
                 Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
             } catch (UnsupportedOperationException e) {
