@@ -19,7 +19,8 @@ $$;
 
 GRANT USAGE ON SCHEMA public TO sessionfarm_node;
 GRANT SELECT, INSERT, UPDATE, DELETE
-    ON sessionfarm_session, sessionfarm_attribute, sessionfarm_token, sessionfarm_handoff, sessionfarm_key
+    ON sessionfarm_session, sessionfarm_attribute, sessionfarm_token, sessionfarm_handoff, sessionfarm_key,
+       sessionfarm_tls_session
     TO sessionfarm_node;
 -- Reading the history lets a node check at start that the schema is current.
 GRANT SELECT ON sessionfarm_schema_history TO sessionfarm_node;

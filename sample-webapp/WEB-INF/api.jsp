@@ -63,6 +63,15 @@
             session.setAttribute("counter", counter);
             reply.put("counter", counter);
             reply.put("new", session.isNew());
+            if (request.isSecure()) {
+                // TLS state beside the HttpSession: this connection's, and what the session was created under.
+                Map<String, Object> tls = new LinkedHashMap<>();
+                tls.put("protocol", String.valueOf(request.getAttribute("org.apache.tomcat.util.net.secure_protocol_version")).split(":")[0]);
+                tls.put("cipher", request.getAttribute("jakarta.servlet.request.cipher_suite"));
+                tls.put("resumed", String.valueOf(request.getAttribute("io.sessionfarm.tls.resumed")));
+                tls.put("sessionCreatedUnder", String.valueOf(session.getAttribute("io.sessionfarm.tls.createdUnder")));
+                reply.put("tls", tls);
+            }
         }
         case "/set" -> {
             session = request.getSession();
@@ -108,6 +117,14 @@
                 session.setAttribute("item" + i, "mutable".equals(value) ? new ArrayList<>(List.of("x" + i)) : "x" + i);
             }
             reply.put("filled", value);
+        }
+        case "/tls-reload" -> {
+            // A demo of an operator's TLS reload; only from this machine.
+            if (!request.getRemoteAddr().equals("127.0.0.1")) {
+                response.setStatus(403);
+            } else {
+                reply.put("reloaded", FarmStats.reloadTls());
+            }
         }
         case "/stats" -> reply.put("stats", FarmStats.of("localhost", request.getContextPath()));
         case "/get" -> {

@@ -67,6 +67,26 @@ public final class Farm {
             return base.resolve("logs/console.log");
         }
 
+        /** The port of the node's HTTPS connector (sessionfarm's TLS connector), or -1. */
+        public int httpsPort() {
+            return Integer.parseInt(property("sessionfarm.https.port", "-1"));
+        }
+
+        /** The value the node's conf/catalina.properties gives {@code name} (the last line wins). */
+        public String property(String name, String dflt) {
+            String value = dflt;
+            try {
+                for (String line : Files.readAllLines(base.resolve("conf/catalina.properties"))) {
+                    if (line.startsWith(name + "=")) {
+                        value = line.substring(name.length() + 1).trim();
+                    }
+                }
+            } catch (IOException e) {
+                // no such node
+            }
+            return value;
+        }
+
         Path pidFile() {
             return base.resolve("node.pid");
         }
@@ -112,6 +132,7 @@ public final class Farm {
         Files.copy(layout.jar(), base.resolve("lib").resolve(layout.jar().getFileName()));
         deployWebapp(base.resolve("webapps/ROOT"));
         Login login = nodeLogin(name);
+        Path tls = tlsMaterial();
         // Read by Tomcat into system properties, which fill the ${...} in server.xml and context.xml;
         // kept in a file so the password never shows on a command line.
         Files.writeString(base.resolve("conf/catalina.properties"), String.join("\n", "",
@@ -122,7 +143,11 @@ public final class Farm {
                 "sessionfarm.password=" + login.password(),
                 "sessionfarm.masterKeyFile=" + masterKeyFile(),
                 "sessionfarm.self=http://127.0.0.1:" + port,
-                "sessionfarm.handoffRoutes=", ""), StandardOpenOption.APPEND);
+                "sessionfarm.handoffRoutes=",
+                "sessionfarm.https.port=" + freePort(port + 1000),
+                "sessionfarm.tls.certificate=" + tls.resolve("rsa.pem"),
+                "sessionfarm.tls.key=" + tls.resolve("rsa.key"),
+                "sessionfarm.tls.ticketKeyRotation=43200", ""), StandardOpenOption.APPEND);
         return new Node(name, base, port);
     }
 
@@ -145,7 +170,8 @@ public final class Farm {
             migrated = true;
             if (newMasterKey) {
                 // A new farm key cannot open what an earlier farm on this database stored: start afresh.
-                st.execute("DELETE FROM sessionfarm_key; DELETE FROM sessionfarm_token; DELETE FROM sessionfarm_session");
+                st.execute("DELETE FROM sessionfarm_key; DELETE FROM sessionfarm_token; DELETE FROM sessionfarm_session;"
+                        + " DELETE FROM sessionfarm_tls_session");
                 newMasterKey = false;
             }
             st.execute(Files.readString(layout.sql().resolve("least-privilege.sql")));
@@ -190,6 +216,36 @@ public final class Farm {
             }
         }
         return file;
+    }
+
+    /**
+     * The farm's TLS certificates, made on first use with the openssl command: self-signed, for
+     * localhost and its subdomains, one RSA-2048 (rsa.pem, rsa.key) and one EC P-256 (ec.pem, ec.key).
+     */
+    public Path tlsMaterial() throws IOException {
+        Path dir = layout.farmDir().resolve("tls");
+        Files.createDirectories(dir);
+        for (String kind : List.of("rsa", "ec")) {
+            if (Files.exists(dir.resolve(kind + ".pem"))) {
+                continue;
+            }
+            List<String> command = new ArrayList<>(List.of("openssl", "req", "-x509", "-nodes", "-days", "365",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,DNS:*.localhost,IP:127.0.0.1",
+                    "-keyout", dir.resolve(kind + ".key").toString(), "-out", dir.resolve(kind + ".pem").toString()));
+            command.addAll(kind.equals("rsa") ? List.of("-newkey", "rsa:2048")
+                    : List.of("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"));
+            try {
+                Process openssl = new ProcessBuilder(command).redirectErrorStream(true).start();
+                String output = new String(openssl.getInputStream().readAllBytes());
+                if (openssl.waitFor() != 0) {
+                    throw new IOException("openssl could not make the farm's certificate: " + output);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException(e);
+            }
+        }
+        return dir;
     }
 
     /** The node as an earlier run left it, if there is one. */
@@ -397,8 +453,21 @@ public final class Farm {
             }
             System.out.println(node.name() + " is up: " + node.url("/"));
         }
+        for (Node node : nodes) {
+            System.out.println(node.name() + " HTTPS (sessionfarm's TLS connector): https://127.0.0.1:" + node.httpsPort() + "/");
+        }
+        if (Balancer.installed()) {
+            int port = freePort(8443);
+            Balancer.tcpRoundRobin(nodes, port, layout.farmDir(), true);
+            System.out.println("HTTPS front, HAProxy round-robin (TCP) over every node: https://127.0.0.1:" + port
+                    + "/  (try: openssl s_client -connect 127.0.0.1:" + port + " -tls1_2 -reconnect)");
+        } else {
+            System.out.println("For an HTTPS front that sends each connection to the next node: apt-get install haproxy,"
+                    + " then ./farm up again.");
+        }
         System.out.println("Open any node's URL, fill a cart, then use another node: the cart follows."
                 + (count > 1 ? " /api/report lives on " + reports.name() + " only: other nodes hand the session over." : "")
+                + " /api/whoami shows the TLS protocol and whether the connection resumed."
                 + " ./farm status shows the nodes, ./farm down stops them.");
     }
 
@@ -408,11 +477,21 @@ public final class Farm {
             System.out.println("no farm: ./farm up starts one");
         }
         for (Node node : nodes) {
-            System.out.println(node.name() + "  " + node.url("/") + "  " + (isUp(node) ? "up" : "down"));
+            System.out.println(node.name() + "  " + node.url("/") + "  https://127.0.0.1:" + node.httpsPort() + "/  "
+                    + (isUp(node) ? "up" : "down"));
         }
     }
 
     private void down() throws Exception {
+        Path haproxyPid = layout.farmDir().resolve("haproxy.pid");
+        if (Files.exists(haproxyPid)) {
+            for (String pid : Files.readAllLines(haproxyPid)) {
+                if (!pid.isBlank()) {
+                    ProcessHandle.of(Long.parseLong(pid.trim())).ifPresent(ProcessHandle::destroy);
+                }
+            }
+            Files.delete(haproxyPid);
+        }
         for (Node node : existingNodes()) {
             if (node.process().isPresent()) {
                 System.out.println("stopping " + node.name() + " ...");

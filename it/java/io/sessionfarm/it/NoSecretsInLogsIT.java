@@ -26,9 +26,10 @@ import io.sessionfarm.keys.MasterKey;
 /**
  * A whole farm run, logged: startup with a password written into context.xml, logins, token
  * rotations on every response, a hand-off, a replayed token, bad tokens, the database refused for
- * a while, a node killed and restarted, and key rotations. Then every line of every node's logs
- * is searched for the password, every token and session id the run produced, the master key and
- * every data key, in the forms a careless log would print them.
+ * a while, a node killed and restarted, key rotations, and TLS handshakes resumed across the nodes.
+ * Then every line of every node's logs is searched for the password, every token and session id
+ * the run produced, the master key, every data key and every TLS session secret, in the forms a
+ * careless log would print them.
  */
 class NoSecretsInLogsIT extends FarmTestBase {
 
@@ -85,6 +86,21 @@ class NoSecretsInLogsIT extends FarmTestBase {
         for (String bad : List.of("garbage", old.substring(0, 40), old.replace('A', 'B'))) {
             new Client().withCookie(Client.TOKEN_COOKIE, bad).get(a, "/api/whoami");
         }
+        // TLS: full handshakes on one node and resumptions on the other, by ticket and by the
+        // farm's session cache, TLS 1.2 and 1.3. s_client prints each session's secret.
+        List<String> tlsSecrets = new ArrayList<>();
+        Path sessions = Files.createTempDirectory("tls-sessions");
+        for (String host : List.of("localhost", "stateful.localhost")) {
+            for (String version : List.of("tls1_2", "tls1_3")) {
+                Path session = sessions.resolve(host + "-" + version + ".pem");
+                tlsSecrets.addAll(sessionSecrets(SClient.get(a.httpsPort(), host, version, "/api/ping", null, session)));
+                Thread.sleep(300);
+                SClient.Result resumed = SClient.get(b.httpsPort(), host, version, "/api/ping", session, null);
+                assertTrue(resumed.reused(), host + " " + version);
+                tlsSecrets.addAll(sessionSecrets(resumed));
+            }
+        }
+        assertTrue(tlsSecrets.size() >= 8, "TLS secrets to look for: " + tlsSecrets.size());
         // The database refused for a while, under traffic.
         proxy.refuse();
         for (Client user : users) {
@@ -128,6 +144,12 @@ class NoSecretsInLogsIT extends FarmTestBase {
                 }
             }
         }
+        for (String hex : tlsSecrets) {
+            byte[] bytes = HexFormat.of().parseHex(hex);
+            secrets.add(Map.entry("a TLS session secret (hex)", hex));
+            secrets.add(Map.entry("a TLS session secret (hex)", hex.toLowerCase(java.util.Locale.ROOT)));
+            secrets.add(Map.entry("a TLS session secret (base64)", Base64.getEncoder().encodeToString(bytes)));
+        }
         assertTrue(secrets.size() > 20, "the run produced secrets to look for: " + secrets.size());
 
         long lines = 0;
@@ -146,5 +168,16 @@ class NoSecretsInLogsIT extends FarmTestBase {
         assertTrue(all.contains("AUDIT token reuse") && all.contains("session store is unreachable")
                 && all.contains("password=<masked>"), "the run did log what happened, without the secrets");
         assertTrue(lines > 50, "the logs were read: " + lines + " lines");
+    }
+
+    /** The TLS 1.2 master secret or TLS 1.3 resumption secret that s_client printed for its session. */
+    private static List<String> sessionSecrets(SClient.Result result) {
+        List<String> found = new ArrayList<>();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?:Master-Key|Resumption PSK): ([0-9A-F]{32,})")
+                .matcher(result.output());
+        while (m.find()) {
+            found.add(m.group(1));
+        }
+        return found;
     }
 }

@@ -42,9 +42,33 @@ public final class FarmStats {
                 }
                 stats.put("tokens", tokens);
             }
+            for (ObjectName connector : server.queryNames(new ObjectName("io.sessionfarm:type=FarmTls,*"), null)) {
+                Map<String, Object> tls = new LinkedHashMap<>();
+                for (var attribute : server.getMBeanInfo(connector).getAttributes()) {
+                    tls.put(attribute.getName(), server.getAttribute(connector, attribute.getName()));
+                }
+                stats.put("tls " + ObjectName.unquote(connector.getKeyProperty("connector")), tls);
+            }
         } catch (Exception e) {
             stats.put("error", e.getClass().getSimpleName()); // not a sessionfarm Manager
         }
         return stats;
+    }
+
+    /**
+     * Reloads the TLS configuration of this node's sessionfarm HTTPS connectors, as an operator
+     * would through Tomcat's JMX operation: Tomcat makes new OpenSSL contexts; the farm's
+     * ticket keys and session cache carry on. Returns how many connectors were reloaded.
+     */
+    public static int reloadTls() throws Exception {
+        MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+        int reloaded = 0;
+        for (ObjectName pool : server.queryNames(new ObjectName("Catalina:type=ThreadPool,*"), null)) {
+            if (pool.getKeyProperty("name").contains("https-farm")) {
+                server.invoke(pool, "reloadSslHostConfigs", null, null);
+                reloaded++;
+            }
+        }
+        return reloaded;
     }
 }

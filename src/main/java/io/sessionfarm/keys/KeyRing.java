@@ -275,6 +275,11 @@ public final class KeyRing {
         }
     }
 
+    /** Every key this node can read, by id: the primary, the added one and the retiring ones. */
+    public Map<Integer, SecretKey> keys() {
+        return keys;
+    }
+
     public int size() {
         return keys.size();
     }

@@ -8,11 +8,15 @@ import jakarta.servlet.AsyncEvent;
 import jakarta.servlet.AsyncListener;
 import jakarta.servlet.ServletException;
 
+import org.apache.catalina.Globals;
 import org.apache.catalina.Manager;
 import org.apache.catalina.Session;
 import org.apache.catalina.connector.Request;
 import org.apache.catalina.connector.Response;
 import org.apache.catalina.valves.ValveBase;
+import org.apache.tomcat.util.net.SSLSupport;
+
+import io.sessionfarm.tls.FarmTlsImplementation;
 
 /**
  * Ends each request with the checkpoint its session's policy asks for, before the response is
@@ -25,6 +29,10 @@ public final class CheckpointValve extends ValveBase {
     /** Sessions the current request obtained, recorded by {@link FarmSession#access()}. */
     private static final ThreadLocal<List<FarmSession>> ACCESSED = new ThreadLocal<>();
     private static final String ASYNC_NOTE = CheckpointValve.class.getName() + ".async";
+
+    /** Session attribute: the TLS protocol and cipher suite of the request that created the session. */
+    public static final String TLS_CREATED_UNDER_ATTRIBUTE = "io.sessionfarm.tls.createdUnder";
+    private static final ThreadLocal<String> TLS = new ThreadLocal<>();
 
     public CheckpointValve() {
         super(true);
@@ -42,10 +50,13 @@ public final class CheckpointValve extends ValveBase {
         List<FarmSession> outer = ACCESSED.get();
         List<FarmSession> accessed = new ArrayList<>(1);
         ACCESSED.set(accessed);
+        String outerTls = TLS.get();
+        TLS.set(request.isSecure() ? publishTls(request) : null);
         try {
             getNext().invoke(request, response);
         } finally {
             ACCESSED.set(outer);
+            TLS.set(outerTls);
             if (request.isAsync()) {
                 completeLater(request);
             } else if (request.getNote(ASYNC_NOTE) == null) {
@@ -82,6 +93,28 @@ public final class CheckpointValve extends ValveBase {
                 event.getAsyncContext().addListener(this);
             }
         });
+    }
+
+    /**
+     * TLS state beside the HttpSession: publishes how this connection's handshake resumed, as
+     * {@link FarmTlsImplementation#RESUMED_ATTRIBUTE} (on sessionfarm's TLS connector), and returns
+     * the protocol and cipher suite a session created by this request remembers.
+     */
+    private static String publishTls(Request request) {
+        if (request.getAttribute(SSLSupport.SESSION_MGR) instanceof FarmTlsImplementation.Support support) {
+            String resumed = support.resumed();
+            if (resumed != null) {
+                request.setAttribute(FarmTlsImplementation.RESUMED_ATTRIBUTE, resumed);
+            }
+        }
+        Object protocol = request.getAttribute(SSLSupport.PROTOCOL_VERSION_KEY); // e.g. "TLSv1.3:TLS"
+        Object cipher = request.getAttribute(Globals.CIPHER_SUITE_ATTR);
+        return protocol == null ? null : protocol.toString().split(":")[0] + " " + cipher;
+    }
+
+    /** The TLS protocol and cipher suite of the request this thread serves, or null (not TLS, or no request). */
+    static String tlsOfCurrentRequest() {
+        return TLS.get();
     }
 
     private static void requestEnded(FarmSession session) {

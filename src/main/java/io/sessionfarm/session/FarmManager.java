@@ -385,6 +385,10 @@ public class FarmManager extends ManagerBase {
     @Override
     public Session createSession(String sessionId) {
         Session session = super.createSession(sessionId);
+        String tls = CheckpointValve.tlsOfCurrentRequest();
+        if (tls != null) {
+            session.getSession().setAttribute(CheckpointValve.TLS_CREATED_UNDER_ATTRIBUTE, tls);
+        }
         for (Companion companion : companions) {
             companion.sessionCreated(session);
         }

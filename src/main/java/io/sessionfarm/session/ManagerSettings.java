@@ -5,6 +5,8 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
+import io.sessionfarm.config.Attributes;
+
 /**
  * The Manager's configuration, parsed once at start from the strings {@code context.xml} gave the
  * setters. Any bad value throws {@link IllegalArgumentException} naming the attribute, the value
@@ -105,7 +107,7 @@ record ManagerSettings(
     }
 
     static String maskUrl(String url) {
-        return url.replaceAll("(?i)(password=)[^&;]*", "$1<masked>").replaceAll("//[^/@]*:[^/@]*@", "//<masked>@");
+        return Attributes.maskUrl(url);
     }
 
     private static ObjectInputFilter filter(String allowedClasses) {
@@ -121,32 +123,11 @@ record ManagerSettings(
     }
 
     private static int integer(Map<String, String> raw, String name, int dflt, int min, int max, String allowed) {
-        String value = raw.get(name);
-        if (value == null) {
-            return dflt;
-        }
-        try {
-            int n = Integer.parseInt(value.trim());
-            if (n == 0 && allowed.endsWith("0 for off") || n >= min && n <= max) {
-                return n;
-            }
-        } catch (NumberFormatException e) {
-            // reported below
-        }
-        throw new IllegalArgumentException("attribute [" + name + "] has value [" + value + "]: expected " + allowed);
+        return Attributes.integer(raw, name, dflt, min, max, allowed);
     }
 
     private static boolean bool(Map<String, String> raw, String name, boolean dflt) {
-        String value = raw.get(name);
-        if (value == null) {
-            return dflt;
-        }
-        return switch (value.trim().toLowerCase(Locale.ROOT)) {
-            case "true" -> true;
-            case "false" -> false;
-            default -> throw new IllegalArgumentException(
-                    "attribute [" + name + "] has value [" + value + "]: expected true or false");
-        };
+        return Attributes.bool(raw, name, dflt);
     }
 
     /** Accepts the documented camelCase spelling (e.g. lastWriterWins) or the constant name. */

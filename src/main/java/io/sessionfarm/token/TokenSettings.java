@@ -7,6 +7,8 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
+import io.sessionfarm.config.Attributes;
+
 /**
  * The token valve's configuration, parsed from the attribute strings of its {@code <Valve>}
  * element. Every problem is reported with the attribute, the value and what is allowed.
@@ -125,15 +127,7 @@ record TokenSettings(String masterKeyFile, String cookieName, boolean secure, St
     }
 
     private static boolean bool(Map<String, String> raw, String name, boolean dflt) {
-        String value = raw.get(name);
-        if (value == null) {
-            return dflt;
-        }
-        return switch (value.strip().toLowerCase(Locale.ROOT)) {
-            case "true" -> true;
-            case "false" -> false;
-            default -> throw bad(name, value, "true or false");
-        };
+        return Attributes.bool(raw, name, dflt);
     }
 
     private static long seconds(Map<String, String> raw, String name, long dflt, long min, long max) {
@@ -153,7 +147,7 @@ record TokenSettings(String masterKeyFile, String cookieName, boolean secure, St
     }
 
     private static IllegalArgumentException bad(String name, String value, String allowed) {
-        return new IllegalArgumentException(name + "=\"" + value + "\" is not valid: use " + allowed);
+        return Attributes.invalid(name, value, allowed);
     }
 
     @Override

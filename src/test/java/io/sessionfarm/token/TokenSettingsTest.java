@@ -38,7 +38,7 @@ class TokenSettingsTest {
 
     @Test
     void badValuesNameTheAttributeAndWhatIsAllowed() {
-        assertEquals("grace=\"600\" is not valid: use whole seconds from 0 to 300", error(Map.of("grace", "600"), ""));
+        assertEquals("attribute [grace] has value [600]: expected whole seconds from 0 to 300", error(Map.of("grace", "600"), ""));
         assertTrue(error(Map.of("sameSite", "Sometimes"), "").contains("Lax, Strict or None"));
         assertTrue(error(Map.of("sameSite", "None", "secure", "false"), "").contains("sameSite"));
         assertTrue(error(Map.of("secure", "yes"), "").contains("true or false"));

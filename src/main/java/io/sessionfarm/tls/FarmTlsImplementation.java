@@ -1,0 +1,106 @@
+package io.sessionfarm.tls;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.reflect.Field;
+import java.util.List;
+import java.util.Map;
+
+import javax.net.ssl.SSLSession;
+
+import org.apache.tomcat.util.net.SSLHostConfigCertificate;
+import org.apache.tomcat.util.net.SSLImplementation;
+import org.apache.tomcat.util.net.SSLSupport;
+import org.apache.tomcat.util.net.SSLUtil;
+import org.apache.tomcat.util.net.jsse.JSSESupport;
+
+/**
+ * Tomcat's FFM OpenSSL implementation, whose per-request TLS view also tells how the connection's
+ * handshake resumed. A request reads it through the standard {@code ssl_session_mgr} attribute;
+ * sessionfarm's Manager publishes it as {@link #RESUMED_ATTRIBUTE}.
+ * <p>
+ * It delegates to Tomcat's, found by name: that class ships only in the distribution's
+ * {@code lib/tomcat-coyote-ffm.jar}, which is not published to Maven Central to compile against.
+ */
+public class FarmTlsImplementation extends SSLImplementation {
+
+    /** Request attribute: "ticket", "cache" or "no" (or "yes": resumed on a local host), absent when unknown. */
+    public static final String RESUMED_ATTRIBUTE = "io.sessionfarm.tls.resumed";
+
+    static final String TOMCAT_OPENSSL = "org.apache.tomcat.util.net.openssl.panama.OpenSSLImplementation";
+
+    private final SSLImplementation openSsl;
+
+    public FarmTlsImplementation() {
+        try {
+            openSsl = SSLImplementation.getInstance(TOMCAT_OPENSSL);
+        } catch (ClassNotFoundException | RuntimeException e) {
+            throw new IllegalStateException("Tomcat's FFM OpenSSL implementation (" + TOMCAT_OPENSSL + ", in"
+                    + " lib/tomcat-coyote-ffm.jar) is not available: sessionfarm's TLS connector needs Tomcat 11 on"
+                    + " Java 22 or later", e);
+        }
+    }
+
+    @Override
+    public SSLSupport getSSLSupport(SSLSession session, Map<String, List<String>> additionalAttributes) {
+        return new Support(session, additionalAttributes);
+    }
+
+    @Override
+    public SSLUtil getSSLUtil(SSLHostConfigCertificate certificate) {
+        return openSsl.getSSLUtil(certificate);
+    }
+
+    /** Tomcat's JSSE-style view of the session, plus {@link #resumed()}. */
+    public static final class Support extends JSSESupport {
+
+        // OpenSSLEngine keeps its SSL* private: OpenSSLSession -> its engine -> state -> ssl.
+        // Read once per request and only here; tested against the Tomcat version the build names.
+        private static final Field ENGINE;
+        private static final Field STATE;
+        private static final Field SSL;
+
+        static {
+            Field engine = null;
+            Field state = null;
+            Field ssl = null;
+            try {
+                Class<?> sessionClass = Class.forName("org.apache.tomcat.util.net.openssl.panama.OpenSSLEngine$OpenSSLSession");
+                engine = sessionClass.getDeclaredField("this$0");
+                engine.setAccessible(true);
+                state = engine.getType().getDeclaredField("state");
+                state.setAccessible(true);
+                ssl = state.getType().getDeclaredField("ssl");
+                ssl.setAccessible(true);
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                engine = null;
+            }
+            ENGINE = engine;
+            STATE = state;
+            SSL = ssl;
+        }
+
+        private final SSLSession session;
+
+        Support(SSLSession session, Map<String, List<String>> additionalAttributes) {
+            super(session, additionalAttributes);
+            this.session = session;
+        }
+
+        /** "ticket" or "cache" if this connection resumed a session that way, "no" if not, null if unknown. */
+        public String resumed() {
+            if (ENGINE == null) {
+                return null;
+            }
+            try {
+                MemorySegment ssl = (MemorySegment) SSL.get(STATE.get(ENGINE.get(session)));
+                if ((int) OpenSsl.SSL_session_reused.invokeExact(ssl) == 0) {
+                    return "no";
+                }
+                long mark = TlsCallbacks.mark(ssl);
+                return mark == TlsCallbacks.RESUMED_BY_CACHE ? "cache" : mark == TlsCallbacks.RESUMED_BY_TICKET ? "ticket" : "yes";
+            } catch (Throwable t) {
+                return null;
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+package io.sessionfarm.tls;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.apache.coyote.http11.Http11NioProtocol;
+import org.apache.tomcat.util.net.NioEndpoint;
+import org.apache.tomcat.util.net.SSLHostConfig;
+
+/**
+ * Tomcat's NIO HTTP/1.1 protocol on its FFM OpenSSL implementation, with every shared host's TLS
+ * sessions joined to the farm: one ticket-key ring and one session cache for all nodes, through
+ * PostgreSQL. In {@code server.xml}:
+ *
+ * <pre>{@code
+ * <Connector port="8443" SSLEnabled="true" protocol="io.sessionfarm.tls.FarmTlsProtocol"
+ *            jdbcUrl="jdbc:postgresql://db:5432/app" username="sessionfarm_node1" password="..."
+ *            masterKeyFile="/etc/sessionfarm/master.key">
+ *   <SSLHostConfig> <Certificate certificateFile="..." certificateKeyFile="..."/> </SSLHostConfig>
+ * </Connector>
+ * }</pre>
+ *
+ * The TLS callbacks are installed right after Tomcat creates each host's {@code SSL_CTX}, so a
+ * reload of the TLS configuration keeps them. This builds on Tomcat classes that are public but not
+ * a documented extension point: sessionfarm is tested with the Tomcat version its build names.
+ */
+public class FarmTlsProtocol extends Http11NioProtocol {
+
+    private final Map<String, String> raw = new HashMap<>();
+    private FarmTls farm;
+
+    public FarmTlsProtocol() {
+        super(new Endpoint());
+        setSslImplementationName(FarmTlsImplementation.class.getName());
+    }
+
+    public void setJdbcUrl(String value) { raw.put("jdbcUrl", value); }
+    public void setUsername(String value) { raw.put("username", value); }
+    public void setPassword(String value) { raw.put("password", value); }
+    public void setPoolSize(String value) { raw.put("poolSize", value); }
+    public void setStoreTimeout(String value) { raw.put("storeTimeout", value); }
+    public void setMigrate(String value) { raw.put("migrate", value); }
+    public void setMasterKeyFile(String value) { raw.put("masterKeyFile", value); }
+    public void setTicketKeyRotation(String value) { raw.put("ticketKeyRotation", value); }
+    public void setLookupTimeout(String value) { raw.put("lookupTimeout", value); }
+    public void setLocalCacheSize(String value) { raw.put("localCacheSize", value); }
+    public void setLocalHosts(String value) { raw.put("localHosts", value); }
+    public void setSingleUseHosts(String value) { raw.put("singleUseHosts", value); }
+
+    @Override
+    public void init() throws Exception {
+        if (!isSSLEnabled()) {
+            throw new IllegalArgumentException("connector [" + getName() + "] uses " + getClass().getName()
+                    + " without TLS: set SSLEnabled=\"true\" and add an SSLHostConfig, or use protocol=\"HTTP/1.1\"");
+        }
+        if (!isOpenSsl(getSslImplementationName())) {
+            throw new IllegalArgumentException(notOpenSsl(getName()));
+        }
+        List<String> hosts = Arrays.stream(findSslHostConfigs()).map(SSLHostConfig::getHostName).toList();
+        farm = new FarmTls(TlsSettings.parse(raw, hosts), getName().replace("\"", ""));
+        ((Endpoint) getEndpoint()).farm = farm;
+        farm.start();
+        super.init();
+    }
+
+    @Override
+    public void destroy() throws Exception {
+        try {
+            super.destroy();
+        } finally {
+            if (farm != null) {
+                farm.stop();
+            }
+        }
+    }
+
+    @Override
+    protected String getNamePrefix() {
+        return isSSLEnabled() ? "https-farm-nio" : super.getNamePrefix();
+    }
+
+    static String notOpenSsl(String connector) {
+        return "connector [" + connector + "] shares TLS sessions only on Tomcat's FFM OpenSSL implementation; the"
+                + " JDK's own TLS (JSSE) cannot export or import sessions or ticket keys. Remove sslImplementationName"
+                + " from the Connector (sessionfarm sets it), or set it to " + FarmTlsImplementation.class.getName()
+                + "; run Tomcat on Java 22 or later with --enable-native-access=ALL-UNNAMED and OpenSSL 3";
+    }
+
+    /** Ours, or Tomcat's FFM OpenSSL implementation (or a subclass): then sharing works, only "resumed" is unknown. */
+    private static boolean isOpenSsl(String implementation) {
+        try {
+            ClassLoader loader = FarmTlsProtocol.class.getClassLoader();
+            Class<?> type = Class.forName(implementation, false, loader);
+            return FarmTlsImplementation.class.isAssignableFrom(type)
+                    || Class.forName(FarmTlsImplementation.TOMCAT_OPENSSL, false, loader).isAssignableFrom(type);
+        } catch (ClassNotFoundException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** Joins each host's fresh {@code SSL_CTX} to the farm: at start and on every reload. */
+    static final class Endpoint extends NioEndpoint {
+
+        private volatile FarmTls farm;
+
+        @Override
+        protected void createSSLContext(SSLHostConfig sslHostConfig) throws IllegalArgumentException {
+            super.createSSLContext(sslHostConfig);
+            if (farm != null) {
+                farm.attach(sslHostConfig);
+            }
+        }
+    }
+}
