@@ -18,7 +18,8 @@ import io.sessionfarm.store.StoredSession;
 /**
  * Writes sessions to the store: only the attributes that changed, as a compare-and-set on the
  * session's version. When another node wrote first, its changes are taken in, attributes changed
- * on both sides are settled by the {@link ConflictPolicy}, and the write is tried again.
+ * on both sides are settled by the {@link ConflictPolicy}, and the write is made again under the
+ * row's lock, so a session that two nodes write at once still ends each request stored.
  */
 final class Checkpointer {
 
@@ -87,23 +88,25 @@ final class Checkpointer {
 
     private void write(FarmSession session, Delta delta, Trigger trigger, long now) throws SQLException {
         for (int attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-            Checkpoint checkpoint = session.toCheckpoint(delta);
-            OptionalLong version = store.save(checkpoint);
+            OptionalLong version = store.save(session.toCheckpoint(delta));
+            if (version.isEmpty()) {
+                // Another node wrote first (or holds a row this copy lost track of): take its
+                // changes in and write on top of them under the row's lock, so this cannot lose again.
+                version = store.saveMerged(session.getIdInternal(), current -> {
+                    merge(session, delta, current);
+                    return session.toCheckpoint(delta);
+                });
+            }
             if (version.isPresent()) {
                 session.checkpointed(delta, version.getAsLong(), now);
                 written.get(trigger).increment();
                 return;
             }
-            StoredSession current = store.load(session.getIdInternal());
-            if (current == null) {
-                if (session.isStored()) {
-                    manager.goneElsewhere(session); // invalidated or expired on another node
-                    return;
-                }
-                continue; // lost a race to create the row; try again
+            if (session.isStored()) {
+                manager.goneElsewhere(session); // invalidated or expired on another node
+                return;
             }
-            // Another node wrote first (or holds a row this copy lost track of): take its changes, retry.
-            merge(session, delta, current);
+            // The row went between the two statements, or another create won: try again.
         }
         session.checkpointFailed(delta);
         manager.log().warn(FarmManager.messages.getString("farmManager.checkpointGaveUp",

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Function;
 
 import javax.sql.DataSource;
 
@@ -136,34 +137,64 @@ public final class SessionStore {
      * @return the new stored version, or empty when another node wrote first (or the session is gone)
      */
     public OptionalLong save(Checkpoint c) throws SQLException {
+        return timed(con -> write(con, c));
+    }
+
+    /**
+     * Writes a checkpoint under the session row's lock, for a writer that lost the compare-and-set
+     * to another node: {@code merge} takes in the stored session as it is and returns the checkpoint
+     * to write on top of it, which then cannot lose again. Optimistic first, locked on conflict: a
+     * node writing the same session without pause cannot starve this one.
+     *
+     * @return the new stored version, or empty when there is no stored session
+     */
+    public OptionalLong saveMerged(String id, Function<StoredSession, Checkpoint> merge) throws SQLException {
         return timed(con -> {
-            boolean create = c.baseVersion() == 0;
-            try (PreparedStatement ps = con.prepareStatement(create ? CREATE_CHECKPOINT : UPDATE_CHECKPOINT)) {
-                int next = create ? bindCreate(ps, c) : bindUpdate(ps, c);
-                int n = c.writes().size();
-                String[] names = new String[n];
-                byte[][] values = new byte[n][];
-                Integer[] keyIds = new Integer[n];
-                int i = 0;
-                for (Map.Entry<String, byte[]> write : c.writes().entrySet()) {
-                    names[i] = write.getKey();
-                    if (sealer == null) {
-                        values[i] = write.getValue();
-                    } else {
-                        ValueSealer.Sealed sealed = seal(write.getKey(), write.getValue());
-                        values[i] = sealed.bytes();
-                        keyIds[i] = sealed.keyId();
-                    }
-                    i++;
+            con.setAutoCommit(false);
+            try {
+                StoredSession current;
+                try (PreparedStatement ps = con.prepareStatement(SELECT_SESSION + " FOR UPDATE OF s")) {
+                    current = readSession(ps, id);
                 }
-                ps.setArray(next, con.createArrayOf("text", names));
-                ps.setArray(next + 1, con.createArrayOf("bytea", values));
-                ps.setArray(next + 2, con.createArrayOf("integer", keyIds));
-                ps.setArray(next + 3, con.createArrayOf("text", c.removals().toArray(String[]::new)));
-                long version = singleLong(ps);
-                return version < 0 ? OptionalLong.empty() : OptionalLong.of(version);
+                OptionalLong version = current == null ? OptionalLong.empty() : write(con, merge.apply(current));
+                con.commit();
+                return version;
+            } catch (SQLException | RuntimeException e) {
+                con.rollback();
+                throw e;
+            } finally {
+                con.setAutoCommit(true);
             }
         });
+    }
+
+    private OptionalLong write(Connection con, Checkpoint c) throws SQLException {
+        boolean create = c.baseVersion() == 0;
+        try (PreparedStatement ps = con.prepareStatement(create ? CREATE_CHECKPOINT : UPDATE_CHECKPOINT)) {
+            int next = create ? bindCreate(ps, c) : bindUpdate(ps, c);
+            int n = c.writes().size();
+            String[] names = new String[n];
+            byte[][] values = new byte[n][];
+            Integer[] keyIds = new Integer[n];
+            int i = 0;
+            for (Map.Entry<String, byte[]> write : c.writes().entrySet()) {
+                names[i] = write.getKey();
+                if (sealer == null) {
+                    values[i] = write.getValue();
+                } else {
+                    ValueSealer.Sealed sealed = seal(write.getKey(), write.getValue());
+                    values[i] = sealed.bytes();
+                    keyIds[i] = sealed.keyId();
+                }
+                i++;
+            }
+            ps.setArray(next, con.createArrayOf("text", names));
+            ps.setArray(next + 1, con.createArrayOf("bytea", values));
+            ps.setArray(next + 2, con.createArrayOf("integer", keyIds));
+            ps.setArray(next + 3, con.createArrayOf("text", c.removals().toArray(String[]::new)));
+            long version = singleLong(ps);
+            return version < 0 ? OptionalLong.empty() : OptionalLong.of(version);
+        }
     }
 
     /** @return the index of the next parameter */
@@ -194,28 +225,32 @@ public final class SessionStore {
     public StoredSession load(String id) throws SQLException {
         return timed(con -> {
             try (PreparedStatement ps = con.prepareStatement(SELECT_SESSION)) {
-                ps.setString(1, app);
-                ps.setString(2, id);
-                try (ResultSet rs = ps.executeQuery()) {
-                    if (!rs.next()) {
-                        return null;
-                    }
-                    long version = rs.getLong(1);
-                    long createdAt = rs.getLong(2);
-                    long lastAccess = rs.getLong(3);
-                    int maxInactive = rs.getInt(4);
-                    long expiresAt = rs.getLong(5);
-                    Map<String, StoredAttribute> attributes = new HashMap<>();
-                    do {
-                        String name = rs.getString(6);
-                        if (name != null) {
-                            attributes.put(name, new StoredAttribute(rs.getLong(7), opened(name, rs.getBytes(8), rs, 9)));
-                        }
-                    } while (rs.next());
-                    return new StoredSession(id, version, createdAt, lastAccess, maxInactive, expiresAt, attributes);
-                }
+                return readSession(ps, id);
             }
         });
+    }
+
+    private StoredSession readSession(PreparedStatement ps, String id) throws SQLException {
+        ps.setString(1, app);
+        ps.setString(2, id);
+        try (ResultSet rs = ps.executeQuery()) {
+            if (!rs.next()) {
+                return null;
+            }
+            long version = rs.getLong(1);
+            long createdAt = rs.getLong(2);
+            long lastAccess = rs.getLong(3);
+            int maxInactive = rs.getInt(4);
+            long expiresAt = rs.getLong(5);
+            Map<String, StoredAttribute> attributes = new HashMap<>();
+            do {
+                String name = rs.getString(6);
+                if (name != null) {
+                    attributes.put(name, new StoredAttribute(rs.getLong(7), opened(name, rs.getBytes(8), rs, 9)));
+                }
+            } while (rs.next());
+            return new StoredSession(id, version, createdAt, lastAccess, maxInactive, expiresAt, attributes);
+        }
     }
 
     /** Version and access times only: one primary-key read. Null when there is no stored session. */

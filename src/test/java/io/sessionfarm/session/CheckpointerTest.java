@@ -7,6 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 import org.apache.catalina.core.StandardContext;
 import org.apache.juli.logging.LogFactory;
@@ -114,6 +117,39 @@ class CheckpointerTest {
         assertTrue(stored.attributes().keySet().containsAll(List.of("x", "fromA", "fromB")));
         assertEquals("a", t.onB().getAttribute("fromA"), "B took in A's change while merging");
         assertEquals(0, t.b().checkpointer().conflicts.sum(), "different attributes are not a conflict");
+    }
+
+    @Test
+    void twoNodesWritingOneSessionWithoutPauseEachEndEveryCheckpointStored() throws Exception {
+        TwoNodes t = twoNodes(ConflictPolicy.LAST_WRITER_WINS, "x", "0");
+        int rounds = 400;
+        ExecutorService nodes = Executors.newFixedThreadPool(2);
+        try {
+            List<Future<?>> runs = new ArrayList<>();
+            for (Node node : List.of(t.a(), t.b())) {
+                FarmSession copy = node == t.a() ? t.onA() : t.onB();
+                String name = node == t.a() ? "a" : "b";
+                runs.add(nodes.submit(() -> {
+                    for (int i = 1; i <= rounds; i++) {
+                        copy.setAttribute(name, i);
+                        node.checkpointer().checkpoint(copy, Trigger.REQUESTS, System.currentTimeMillis());
+                        // What the response is about to report must already be in the store.
+                        assertFalse(copy.owed(), name + " round " + i + " left its change unwritten");
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> run : runs) {
+                run.get();
+            }
+        } finally {
+            nodes.shutdown();
+        }
+        FarmSession reread = t.a().copyOf(t.onA().getIdInternal());
+        assertEquals(rounds, reread.getAttribute("a"));
+        assertEquals(rounds, reread.getAttribute("b"));
+        assertEquals(0, t.a().checkpointer().conflicts.sum() + t.b().checkpointer().conflicts.sum(),
+                "different attributes are not a conflict");
     }
 
     @Test

@@ -60,6 +60,23 @@ class SessionStoreTest {
     }
 
     @Test
+    void aMergedSaveWritesOnTopOfWhatIsStoredUnderTheRowLock() throws Exception {
+        store.save(checkpoint("merged", 0, Map.of("a", bytes("1")), Set.of()));
+        store.save(checkpoint("merged", 1, Map.of("b", bytes("1")), Set.of())); // another node
+        OptionalLong version = store.saveMerged("merged", current -> {
+            assertEquals(2, current.version(), "the merge sees the row as it is now");
+            return checkpoint("merged", current.version(), Map.of("a", bytes("2")), Set.of());
+        });
+        assertEquals(OptionalLong.of(3), version);
+        StoredSession stored = store.load("merged");
+        assertEquals(Set.of("a", "b"), stored.attributes().keySet());
+        assertEquals("2", new String(stored.attributes().get("a").value(), StandardCharsets.UTF_8));
+        assertEquals(OptionalLong.empty(), store.saveMerged("never-stored", current -> {
+            throw new AssertionError("no row, nothing to merge");
+        }));
+    }
+
+    @Test
     void onlyTheWrittenAttributesGetTheNewVersion() throws Exception {
         store.save(checkpoint("partial", 0, Map.of("a", bytes("1"), "b", bytes("1")), Set.of()));
         store.save(checkpoint("partial", 1, Map.of("b", bytes("2")), Set.of()));
