@@ -357,7 +357,7 @@ class TlsFarmIT extends FarmTestBase {
         Path file = sessions.resolve("session-" + (counter++) + ".pem");
         SClient.Result result = SClient.get(node.httpsPort(), host, version, "/api/ping", null, file);
         assertFalse(result.reused(), result.output());
-        Thread.sleep(300); // the cache writes behind the handshake
+        Thread.sleep(300); // a write slower than lookupTimeout (a loaded CI machine) finishes behind the handshake
         return file;
     }
 

@@ -10,9 +10,13 @@ import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.sql.SQLException;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -21,6 +25,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -46,8 +51,9 @@ import io.sessionfarm.store.StoreGate;
  * <p>
  * OpenSSL cannot pause a handshake while a lookup runs, so a lookup that misses the local tier
  * waits at most {@code lookupTimeout} for the store, on a thread of its own, and a slow, failed or
- * refused lookup is a miss: a full handshake. New sessions are written behind the handshake. While
- * the store is down, handshakes do not wait for it at all; a background probe notices its return.
+ * refused lookup is a miss: a full handshake. A new session is written before its id leaves the
+ * node, waiting at most as long. While the store is down, handshakes do not wait for it at all; a
+ * background probe notices its return.
  */
 public final class FarmTls implements FarmTlsMXBean {
 
@@ -79,6 +85,9 @@ public final class FarmTls implements FarmTlsMXBean {
     private ScheduledExecutorService maintenance;
     private ThreadPoolExecutor lookups;
     private ThreadPoolExecutor writes;
+    /** New sessions waiting for the writer, which takes them many to a statement. */
+    private final BlockingQueue<NewSession> unwritten = new ArrayBlockingQueue<>(10_000);
+    private final AtomicBoolean flushQueued = new AtomicBoolean();
     private ObjectName objectName;
 
     private final LongAdder fullHandshakes = new LongAdder();
@@ -93,10 +102,15 @@ public final class FarmTls implements FarmTlsMXBean {
     private final LongAdder unreadable = new LongAdder();
     private final LongAdder sessionsStored = new LongAdder();
     private final LongAdder writesDropped = new LongAdder();
+    private final LongAdder writesLate = new LongAdder();
     private final LongAdder lookupNanos = new LongAdder();
     private final LongAdder storeLookups = new LongAdder();
 
     private record Local(byte[] der, long expiresAt) {
+    }
+
+    /** {@code stored}: completed once the writer has tried, true if the session is in the store. */
+    private record NewSession(byte[] id, byte[] der, long ttlMillis, CompletableFuture<Boolean> stored) {
     }
 
     FarmTls(TlsSettings settings, String connector) {
@@ -124,7 +138,7 @@ public final class FarmTls implements FarmTlsMXBean {
      */
     void start() throws GeneralSecurityException {
         lookups = pool("lookup", 4, 1000);
-        writes = pool("write", 1, 10_000);
+        writes = pool("write", 1, 100);
         maintenance = Executors.newSingleThreadScheduledExecutor(daemon("maintenance"));
         try {
             connect();
@@ -322,7 +336,12 @@ public final class FarmTls implements FarmTlsMXBean {
         return ticketKeys;
     }
 
-    /** A new session: into the local tier (unless single use) now, into the store behind the handshake. */
+    /**
+     * A new session: into the local tier (unless single use), and into the store before the client
+     * learns its id, so that the next node the client reaches can find it: OpenSSL sends the id
+     * (TLS 1.2's Finished, TLS 1.3's ticket) after this callback returns. The wait is bounded by
+     * {@code lookupTimeout}; a slower write finishes behind the handshake.
+     */
     void sessionCreated(Binding binding, byte[] sessionId, byte[] der, long timeoutSeconds) {
         byte[] id = sha256(binding.namespace(), sessionId);
         long ttl = Math.min(timeoutSeconds, settings.ticketKeyRotationSeconds()) * 1000;
@@ -333,24 +352,56 @@ public final class FarmTls implements FarmTlsMXBean {
             writesDropped.increment();
             return;
         }
-        try {
-            writes.execute(() -> write(id, der, ttl));
-        } catch (RejectedExecutionException e) {
+        NewSession session = new NewSession(id, der, ttl, new CompletableFuture<>());
+        if (!unwritten.offer(session)) {
             writesDropped.increment();
+            return;
+        }
+        if (flushQueued.compareAndSet(false, true)) {
+            try {
+                writes.execute(this::flush);
+            } catch (RejectedExecutionException e) {
+                flushQueued.set(false); // stopping
+                return;
+            }
+        }
+        try {
+            session.stored().get(settings.lookupTimeoutMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException | ExecutionException e) {
+            writesLate.increment();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
-    private void write(byte[] id, byte[] der, long ttl) {
-        try {
-            KeyRing.Key key = ring.primary();
-            store.put(id, key.id(), Aead.seal(key.secret(), id, der), ttl);
-            sessionsStored.increment();
-        } catch (SQLException e) {
-            writesDropped.increment();
-            gate.failed(e);
-        } catch (GeneralSecurityException | RuntimeException e) {
-            writesDropped.increment();
-            log.warn("a TLS session of connector [" + connector + "] was not stored: " + e.getMessage());
+    /**
+     * Writes the sessions handshakes left in the queue, up to 500 to a statement: under load one
+     * round trip and one commit carry many sessions (a TLS 1.3 resumption makes a new one each time).
+     */
+    private void flush() {
+        flushQueued.set(false); // first: a session queued from now on queues another flush
+        List<NewSession> batch = new ArrayList<>();
+        while (unwritten.drainTo(batch, 500) > 0) {
+            try {
+                KeyRing.Key key = ring.primary();
+                List<TlsSessionStore.Sealed> sealed = new ArrayList<>(batch.size());
+                for (NewSession session : batch) {
+                    byte[] blob = Aead.seal(key.secret(), session.id(), session.der());
+                    sealed.add(new TlsSessionStore.Sealed(session.id(), blob, session.ttlMillis()));
+                }
+                store.putAll(key.id(), sealed);
+                sessionsStored.add(batch.size());
+                batch.forEach(session -> session.stored().complete(true));
+            } catch (SQLException e) {
+                writesDropped.add(batch.size());
+                gate.failed(e);
+            } catch (GeneralSecurityException | RuntimeException e) {
+                writesDropped.add(batch.size());
+                log.warn(batch.size() + " TLS sessions of connector [" + connector + "] were not stored: " + e.getMessage());
+            } finally {
+                batch.forEach(session -> session.stored().complete(false));
+            }
+            batch.clear();
         }
     }
 
@@ -447,6 +498,7 @@ public final class FarmTls implements FarmTlsMXBean {
     @Override public long getCacheUnreadable() { return unreadable.sum(); }
     @Override public long getSessionsStored() { return sessionsStored.sum(); }
     @Override public long getSessionWritesDropped() { return writesDropped.sum(); }
+    @Override public long getSessionWritesLate() { return writesLate.sum(); }
     @Override public int getLocalCacheEntries() { return local.size(); }
     @Override public boolean getStoreAvailable() { return ring != null && !gate.isDown(); }
 

@@ -37,6 +37,9 @@ public interface FarmTlsMXBean {
     /** New sessions not written to the store (store down or write queue full): they resume on this node only. */
     long getSessionWritesDropped();
 
+    /** New sessions whose write took longer than {@code lookupTimeout}: the handshake went on without waiting longer. */
+    long getSessionWritesLate();
+
     int getLocalCacheEntries();
 
     double getStoreLookupMillisAverage();

@@ -1,9 +1,14 @@
 package io.sessionfarm.tls;
 
+import java.nio.ByteBuffer;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 
 import javax.sql.DataSource;
 
@@ -22,16 +27,51 @@ final class TlsSessionStore {
         this.dataSource = dataSource;
     }
 
-    void put(byte[] id, int keyId, byte[] blob, long ttlMillis) throws SQLException {
-        try (Connection c = dataSource.getConnection();
-                PreparedStatement ps = c.prepareStatement("INSERT INTO sessionfarm_tls_session (id, key_id, blob, expires_at)"
-                        + " VALUES (?, ?, ?, " + NOW + " + ?) ON CONFLICT (id) DO UPDATE"
-                        + " SET key_id = excluded.key_id, blob = excluded.blob, expires_at = excluded.expires_at")) {
-            ps.setBytes(1, id);
-            ps.setInt(2, keyId);
-            ps.setBytes(3, blob);
-            ps.setLong(4, ttlMillis);
-            ps.executeUpdate();
+    /** A session sealed under the key {@link #putAll} is given, with the lifetime it is stored for. */
+    record Sealed(byte[] id, byte[] blob, long ttlMillis) {
+    }
+
+    /**
+     * Stores sessions in one statement, committed asynchronously: a session a database crash takes
+     * with it costs its client one full handshake, while a flush to disk per session would cost
+     * every TLS 1.3 resumption (each makes a new session) a commit's wait.
+     */
+    void putAll(int keyId, List<Sealed> sessions) throws SQLException {
+        Map<ByteBuffer, Sealed> unique = new LinkedHashMap<>(); // one row may change once per statement
+        for (Sealed session : sessions) {
+            unique.put(ByteBuffer.wrap(session.id()), session);
+        }
+        int n = unique.size();
+        byte[][] ids = new byte[n][];
+        byte[][] blobs = new byte[n][];
+        Long[] ttls = new Long[n];
+        int i = 0;
+        for (Sealed session : unique.values()) {
+            ids[i] = session.id();
+            blobs[i] = session.blob();
+            ttls[i++] = session.ttlMillis();
+        }
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try (Statement set = c.createStatement();
+                    PreparedStatement ps = c.prepareStatement("INSERT INTO sessionfarm_tls_session (id, key_id, blob, expires_at)"
+                            + " SELECT s.id, ?, s.blob, " + NOW + " + s.ttl"
+                            + " FROM unnest(?::bytea[], ?::bytea[], ?::bigint[]) AS s(id, blob, ttl)"
+                            + " ON CONFLICT (id) DO UPDATE"
+                            + " SET key_id = excluded.key_id, blob = excluded.blob, expires_at = excluded.expires_at")) {
+                set.execute("SET LOCAL synchronous_commit TO OFF");
+                ps.setInt(1, keyId);
+                ps.setArray(2, c.createArrayOf("bytea", ids));
+                ps.setArray(3, c.createArrayOf("bytea", blobs));
+                ps.setArray(4, c.createArrayOf("bigint", ttls));
+                ps.executeUpdate();
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            } finally {
+                c.setAutoCommit(true);
+            }
         }
     }
 
