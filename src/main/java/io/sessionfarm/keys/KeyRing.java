@@ -15,6 +15,8 @@ import javax.crypto.SecretKey;
 import javax.crypto.spec.SecretKeySpec;
 import javax.sql.DataSource;
 
+import io.sessionfarm.store.Database;
+
 /**
  * The farm's data keys for one purpose, shared by every node through PostgreSQL and wrapped under
  * the {@link MasterKey}. Rotation is Tink's three steps, run by whichever node holds a farm-wide
@@ -86,10 +88,10 @@ public final class KeyRing {
                 }
                 c.commit();
             } catch (SQLException | GeneralSecurityException | RuntimeException e) {
-                c.rollback();
+                Database.rollback(c, e);
                 throw e;
             } finally {
-                c.setAutoCommit(true);
+                Database.autoCommitAgain(c);
             }
         }
         refresh(true);
@@ -185,13 +187,13 @@ public final class KeyRing {
                 }
                 c.commit();
             } catch (SQLException | GeneralSecurityException | RuntimeException e) {
-                c.rollback();
+                Database.rollback(c, e);
                 if (e instanceof SQLException sql) {
                     throw sql;
                 }
                 throw new IllegalStateException(e);
             } finally {
-                c.setAutoCommit(true);
+                Database.autoCommitAgain(c);
             }
         }
         refresh();

@@ -92,6 +92,30 @@ public final class Database implements AutoCloseable {
         return new Database(dataSource, null);
     }
 
+    /**
+     * Rolls back a transaction that failed. On a broken connection the rollback's own error is kept
+     * beside the cause, which is what the caller must see.
+     */
+    public static void rollback(Connection con, Exception cause) {
+        try {
+            con.rollback();
+        } catch (SQLException e) {
+            cause.addSuppressed(e);
+        }
+    }
+
+    /**
+     * Turns auto-commit back on after a transaction, for container pools that do not (JNDI). A
+     * connection that refuses is broken, and its pool discards it.
+     */
+    public static void autoCommitAgain(Connection con) {
+        try {
+            con.setAutoCommit(true);
+        } catch (SQLException e) {
+            // broken: nothing to restore
+        }
+    }
+
     /** Serializes migrations across the farm: nodes starting together must not race Flyway's baseline. */
     static final long MIGRATION_LOCK = 0x5E5510F4L;
 

@@ -5,6 +5,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -103,6 +104,9 @@ public final class SessionStore {
     static final String DELETE_SESSIONS = """
             DELETE FROM sessionfarm_session WHERE app = ? AND id = ANY (?)""";
 
+    /** Below the 1 s a node's socket waits at the least (storeTimeout is rounded up to seconds). */
+    static final int LOCK_HELD_AT_MOST_MILLIS = 500;
+
     private final DataSource dataSource;
     private final String app;
     private final ValueSealer sealer;
@@ -152,6 +156,11 @@ public final class SessionStore {
         return timed(con -> {
             con.setAutoCommit(false);
             try {
+                try (Statement set = con.createStatement()) {
+                    // A node that stalls while it holds the lock (a long pause, a partition) must
+                    // not hold up the others' writes: PostgreSQL ends its transaction instead.
+                    set.execute("SET LOCAL idle_in_transaction_session_timeout = " + LOCK_HELD_AT_MOST_MILLIS);
+                }
                 StoredSession current;
                 try (PreparedStatement ps = con.prepareStatement(SELECT_SESSION + " FOR UPDATE OF s")) {
                     current = readSession(ps, id);
@@ -160,10 +169,10 @@ public final class SessionStore {
                 con.commit();
                 return version;
             } catch (SQLException | RuntimeException e) {
-                con.rollback();
+                Database.rollback(con, e);
                 throw e;
             } finally {
-                con.setAutoCommit(true);
+                Database.autoCommitAgain(con);
             }
         });
     }
@@ -379,8 +388,10 @@ public final class SessionStore {
                 con.commit();
                 return new ArrayList<>(expired.values());
             } catch (SQLException | RuntimeException e) {
-                con.rollback();
+                Database.rollback(con, e);
                 throw e;
+            } finally {
+                Database.autoCommitAgain(con);
             }
         });
     }

@@ -12,6 +12,8 @@ import java.util.Map;
 
 import javax.sql.DataSource;
 
+import io.sessionfarm.store.Database;
+
 /** The farm's TLS session cache table, {@code sessionfarm_tls_session}. Times are the database's. */
 final class TlsSessionStore {
 
@@ -67,10 +69,10 @@ final class TlsSessionStore {
                 ps.executeUpdate();
                 c.commit();
             } catch (SQLException | RuntimeException e) {
-                c.rollback();
+                Database.rollback(c, e);
                 throw e;
             } finally {
-                c.setAutoCommit(true);
+                Database.autoCommitAgain(c);
             }
         }
     }

@@ -77,6 +77,33 @@ class SessionStoreTest {
     }
 
     @Test
+    void aWriterThatStallsHoldingTheRowLockLosesItsTransactionNotTheOthersWrites() throws Exception {
+        store.save(checkpoint("stalled", 0, Map.of("a", bytes("1")), Set.of()));
+        ExecutorService nodes = Executors.newFixedThreadPool(1);
+        try {
+            java.util.concurrent.CountDownLatch locked = new java.util.concurrent.CountDownLatch(1);
+            Future<OptionalLong> stalled = nodes.submit(() -> store.saveMerged("stalled", current -> {
+                locked.countDown();
+                try {
+                    Thread.sleep(3L * SessionStore.LOCK_HELD_AT_MOST_MILLIS);
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+                return checkpoint("stalled", current.version(), Map.of("a", bytes("stalled")), Set.of());
+            }));
+            locked.await();
+            assertEquals(OptionalLong.of(2), store.save(checkpoint("stalled", 1, Map.of("a", bytes("other")), Set.of())),
+                    "another node's write goes through once the stalled transaction is ended");
+            java.util.concurrent.ExecutionException failed = org.junit.jupiter.api.Assertions.assertThrows(
+                    java.util.concurrent.ExecutionException.class, stalled::get);
+            assertTrue(failed.getCause() instanceof java.sql.SQLException, String.valueOf(failed.getCause()));
+        } finally {
+            nodes.shutdown();
+        }
+        assertEquals("other", new String(store.load("stalled").attributes().get("a").value(), StandardCharsets.UTF_8));
+    }
+
+    @Test
     void onlyTheWrittenAttributesGetTheNewVersion() throws Exception {
         store.save(checkpoint("partial", 0, Map.of("a", bytes("1"), "b", bytes("1")), Set.of()));
         store.save(checkpoint("partial", 1, Map.of("b", bytes("2")), Set.of()));
