@@ -5,11 +5,11 @@ import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.ToIntFunction;
 
 /**
- * HAProxy in TCP mode, round-robin over the nodes' HTTPS ports: TLS passes through untouched, so
- * each new connection of a returning client lands on another node, as behind a balancer that is
- * not sticky. A connection still open when its node went away is not retried.
+ * HAProxy on loopback in front of a farm's nodes, for the tests, the benchmarks and ./farm: each
+ * caller writes the configuration it needs; starting it and waiting until it answers is here.
  */
 public final class Balancer {
 
@@ -20,13 +20,52 @@ public final class Balancer {
         return Files.isExecutable(Path.of("/usr/sbin/haproxy")) || Files.isExecutable(Path.of("/usr/bin/haproxy"));
     }
 
+    /** One {@code server} line per node, on the port {@code port} picks, with {@code options} (may be empty). */
+    public static String servers(List<Farm.Node> nodes, ToIntFunction<Farm.Node> port, String options) {
+        StringBuilder lines = new StringBuilder();
+        for (Farm.Node node : nodes) {
+            lines.append("  server ").append(node.name()).append(" 127.0.0.1:").append(port.applyAsInt(node))
+                    .append(options.isEmpty() ? "" : " " + options).append('\n');
+        }
+        return lines.toString();
+    }
+
     /**
-     * Starts HAProxy on {@code port}; {@code daemon}: detached, its pid in {@code dir/haproxy.pid}
-     * (for ./farm), else a child process the caller stops.
+     * Writes {@code config} to {@code file} and starts HAProxy on it, logging to {@code log}, then
+     * waits until {@code port} answers. {@code daemon}: detached, its pid in {@code file}'s folder
+     * as {@code haproxy.pid} (for ./farm); else a child process the caller stops.
+     */
+    public static Process start(String config, int port, Path file, Path log, boolean daemon)
+            throws IOException, InterruptedException {
+        Files.createDirectories(file.getParent());
+        Files.writeString(file, config);
+        ProcessBuilder builder = daemon
+                ? new ProcessBuilder("haproxy", "-D", "-p", file.resolveSibling("haproxy.pid").toString(), "-f", file.toString())
+                : new ProcessBuilder("haproxy", "-db", "-f", file.toString());
+        Process process = builder.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                .start();
+        if (daemon) {
+            process.waitFor();
+        }
+        for (int i = 0; i < 50; i++) {
+            try (Socket probe = new Socket("127.0.0.1", port)) {
+                return process;
+            } catch (IOException notYet) {
+                Thread.sleep(100);
+            }
+        }
+        process.destroy();
+        throw new IllegalStateException("HAProxy did not start; see " + log);
+    }
+
+    /**
+     * HAProxy in TCP mode, round-robin over the nodes' HTTPS ports: TLS passes through untouched,
+     * so each new connection of a returning client lands on another node, as behind a balancer
+     * that is not sticky. A connection still open when its node went away is not retried.
      */
     public static Process tcpRoundRobin(List<Farm.Node> nodes, int port, Path dir, boolean daemon)
             throws IOException, InterruptedException {
-        StringBuilder config = new StringBuilder("""
+        String config = """
                 global
                   maxconn 4096
                 defaults
@@ -39,29 +78,7 @@ public final class Balancer {
                   default_backend farm
                 backend farm
                   balance roundrobin
-                """.formatted(port));
-        for (Farm.Node node : nodes) {
-            config.append("  server ").append(node.name()).append(" 127.0.0.1:").append(node.httpsPort())
-                    .append(" check inter 1s\n");
-        }
-        Files.createDirectories(dir);
-        Path file = dir.resolve("haproxy-tls.cfg");
-        Files.writeString(file, config);
-        ProcessBuilder builder = daemon
-                ? new ProcessBuilder("haproxy", "-D", "-p", dir.resolve("haproxy.pid").toString(), "-f", file.toString())
-                : new ProcessBuilder("haproxy", "-db", "-f", file.toString());
-        Process process = builder.redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("haproxy.log").toFile())).start();
-        if (daemon) {
-            process.waitFor();
-        }
-        for (int i = 0; i < 50; i++) {
-            try (Socket probe = new Socket("127.0.0.1", port)) {
-                return process;
-            } catch (IOException notYet) {
-                Thread.sleep(100);
-            }
-        }
-        throw new IllegalStateException("HAProxy did not start; see " + dir.resolve("haproxy.log"));
+                """.formatted(port) + servers(nodes, Farm.Node::httpsPort, "check inter 1s");
+        return start(config, port, dir.resolve("haproxy-tls.cfg"), dir.resolve("haproxy.log"), daemon);
     }
 }

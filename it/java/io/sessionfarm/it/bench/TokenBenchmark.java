@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Locale;
 
 import io.sessionfarm.it.Client;
+import io.sessionfarm.it.Balancer;
 import io.sessionfarm.it.Farm;
 import io.sessionfarm.it.TestDatabase;
 
@@ -99,7 +100,7 @@ public final class TokenBenchmark {
     }
 
     private Process haproxy(List<Farm.Node> nodes, int port) throws IOException, InterruptedException {
-        StringBuilder config = new StringBuilder("""
+        String config = """
                 global
                   maxconn 4096
                 defaults
@@ -112,23 +113,9 @@ public final class TokenBenchmark {
                   default_backend farm
                 backend farm
                   balance roundrobin
-                """.formatted(port));
-        for (Farm.Node node : nodes) {
-            config.append("  server ").append(node.name()).append(" 127.0.0.1:").append(node.port()).append('\n');
-        }
-        Path file = nodes.getFirst().base().resolve("haproxy.cfg");
-        Files.writeString(file, config);
-        Process process = new ProcessBuilder("haproxy", "-db", "-f", file.toString())
-                .redirectErrorStream(true).redirectOutput(nodes.getFirst().base().resolve("logs/haproxy.log").toFile()).start();
-        for (int i = 0; i < 50; i++) {
-            try (java.net.Socket probe = new java.net.Socket("127.0.0.1", port)) {
-                return process;
-            } catch (IOException notYet) {
-                Thread.sleep(100);
-            }
-        }
-        process.destroy();
-        throw new IllegalStateException("haproxy did not start; see " + file);
+                """.formatted(port) + Balancer.servers(nodes, Farm.Node::port, "");
+        Path base = nodes.getFirst().base();
+        return Balancer.start(config, port, base.resolve("haproxy.cfg"), base.resolve("logs/haproxy.log"), false);
     }
 
     private long transactions() throws SQLException, InterruptedException {

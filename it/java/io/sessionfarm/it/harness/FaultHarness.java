@@ -21,6 +21,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 
+import io.sessionfarm.it.Balancer;
 import io.sessionfarm.it.Farm;
 import io.sessionfarm.it.TestDatabase;
 import io.sessionfarm.it.harness.ScriptedUser.Outcome;
@@ -231,14 +232,13 @@ public final class FaultHarness {
     }
 
     private void startHaproxy() throws IOException, InterruptedException {
-        boolean installed = Files.isExecutable(Path.of("/usr/sbin/haproxy")) || Files.isExecutable(Path.of("/usr/bin/haproxy"));
-        if (!installed) {
+        if (!Balancer.installed()) {
             notInjected.add("HAProxy in front of the roaming users: it is not installed (apt-get install haproxy);"
                     + " they pick nodes round-robin themselves");
             return;
         }
         int port = Farm.freePort(0);
-        StringBuilder config = new StringBuilder("""
+        String config = """
                 global
                   maxconn 2048
                 defaults
@@ -255,24 +255,9 @@ public final class FaultHarness {
                 backend farm
                   balance roundrobin
                   option httpchk GET /api/ping
-                """.formatted(port));
-        for (Farm.Node node : nodes) {
-            config.append("  server ").append(node.name()).append(" 127.0.0.1:").append(node.port())
-                    .append(" check inter 500 fall 1 rise 2\n");
-        }
-        Path file = directory.resolve("haproxy.cfg");
-        Files.writeString(file, config);
-        haproxy = new ProcessBuilder("haproxy", "-db", "-f", file.toString()).redirectErrorStream(true)
-                .redirectOutput(directory.resolve("haproxy.log").toFile()).start();
+                """.formatted(port) + Balancer.servers(nodes, Farm.Node::port, "check inter 500 fall 1 rise 2");
+        haproxy = Balancer.start(config, port, directory.resolve("haproxy.cfg"), directory.resolve("haproxy.log"), false);
         front = new Farm.Node("haproxy", directory, port);
-        for (int i = 0; i < 50; i++) {
-            try (java.net.Socket probe = new java.net.Socket("127.0.0.1", port)) {
-                return;
-            } catch (IOException notYet) {
-                pause(100);
-            }
-        }
-        throw new IllegalStateException("HAProxy did not start; see " + directory.resolve("haproxy.log"));
     }
 
     // ---- faults --------------------------------------------------------------------------------
