@@ -32,6 +32,7 @@ import org.apache.juli.logging.Log;
 import org.apache.juli.logging.LogFactory;
 import org.apache.tomcat.util.res.StringManager;
 
+import io.sessionfarm.config.Attributes;
 import io.sessionfarm.keys.KeyRing;
 import io.sessionfarm.keys.MasterKey;
 import io.sessionfarm.keys.RingSealer;
@@ -136,7 +137,7 @@ public class FarmManager extends ManagerBase {
     // ---- configuration: setters store, startInternal() checks ----------------------------------
 
     public void setJdbcUrl(String value) { raw.put("jdbcUrl", value); }
-    public String getJdbcUrl() { String url = raw.get("jdbcUrl"); return url == null ? null : ManagerSettings.maskUrl(url); }
+    public String getJdbcUrl() { String url = raw.get("jdbcUrl"); return url == null ? null : Attributes.maskUrl(url); }
     public void setUsername(String value) { raw.put("username", value); }
     public String getUsername() { return raw.get("username"); }
     /** Write-only: there is no getter, so JMX and configuration dumps cannot show it. */
@@ -205,7 +206,7 @@ public class FarmManager extends ManagerBase {
             database = openDatabase();
         } catch (SQLException | NamingException e) {
             throw new LifecycleException(messages.getString("farmManager.storeUnreachable", appName(),
-                    settings.jdbcUrl() == null ? settings.dataSourceName() : ManagerSettings.maskUrl(settings.jdbcUrl()),
+                    settings.jdbcUrl() == null ? settings.dataSourceName() : Attributes.maskUrl(settings.jdbcUrl()),
                     settings.username(), e.getMessage()), e);
         }
         gate = new StoreGate(log, error -> messages.getString("farmManager.storeDown", appName(), error),

@@ -1,11 +1,13 @@
 package io.sessionfarm.session;
 
+import static io.sessionfarm.config.Attributes.bool;
+import static io.sessionfarm.config.Attributes.integer;
+import static io.sessionfarm.config.Attributes.maskUrl;
+
 import java.io.ObjectInputFilter;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-
-import io.sessionfarm.config.Attributes;
 
 /**
  * The Manager's configuration, parsed once at start from the strings {@code context.xml} gave the
@@ -106,10 +108,6 @@ record ManagerSettings(
                 + ", expirySweepInterval=" + expirySweepSeconds + "s, migrate=" + migrate;
     }
 
-    static String maskUrl(String url) {
-        return Attributes.maskUrl(url);
-    }
-
     private static ObjectInputFilter filter(String allowedClasses) {
         String pattern = STREAM_LIMITS + ";" + BUILT_IN_ALLOWED_CLASSES
                 + (allowedClasses.isEmpty() ? "" : ";" + allowedClasses) + ";!*";
@@ -120,14 +118,6 @@ record ManagerSettings(
                     + "]: expected ';'-separated class patterns such as com.example.Cart;com.example.model.*;org.acme.** ("
                     + e.getMessage() + ")");
         }
-    }
-
-    private static int integer(Map<String, String> raw, String name, int dflt, int min, int max, String allowed) {
-        return Attributes.integer(raw, name, dflt, min, max, allowed);
-    }
-
-    private static boolean bool(Map<String, String> raw, String name, boolean dflt) {
-        return Attributes.bool(raw, name, dflt);
     }
 
     /** Accepts the documented camelCase spelling (e.g. lastWriterWins) or the constant name. */

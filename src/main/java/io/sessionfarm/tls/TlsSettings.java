@@ -1,5 +1,9 @@
 package io.sessionfarm.tls;
 
+import static io.sessionfarm.config.Attributes.bool;
+import static io.sessionfarm.config.Attributes.integer;
+import static io.sessionfarm.config.Attributes.maskUrl;
+
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.LinkedHashSet;
@@ -8,8 +12,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
-
-import io.sessionfarm.config.Attributes;
 
 /**
  * The farm TLS connector's own attributes, parsed once at start. A bad value throws
@@ -41,7 +43,7 @@ record TlsSettings(
     static TlsSettings parse(Map<String, String> raw, Collection<String> hostNames) {
         String jdbcUrl = raw.get("jdbcUrl");
         if (jdbcUrl == null || !jdbcUrl.startsWith("jdbc:postgresql:")) {
-            throw new IllegalArgumentException("attribute [jdbcUrl] has value [" + (jdbcUrl == null ? "" : mask(jdbcUrl))
+            throw new IllegalArgumentException("attribute [jdbcUrl] has value [" + (jdbcUrl == null ? "" : maskUrl(jdbcUrl))
                     + "]: expected a PostgreSQL URL, jdbc:postgresql://host:port/database");
         }
         Set<String> local = hosts(raw, "localHosts", hostNames);
@@ -58,7 +60,7 @@ record TlsSettings(
                 raw.get("password"),
                 integer(raw, "poolSize", 4, 4, 100, "a pool size from 4 to 100"),
                 integer(raw, "storeTimeout", 2000, 250, 60_000, "milliseconds from 250 to 60000"),
-                Attributes.bool(raw, "migrate", true),
+                bool(raw, "migrate", true),
                 raw.get("masterKeyFile"),
                 integer(raw, "ticketKeyRotation", 43_200, 60, 604_800,
                         "whole seconds from 60 to 604800 (7 days; 43200, 12 hours, is the default)"),
@@ -94,19 +96,10 @@ record TlsSettings(
 
     @Override
     public String toString() {
-        return "jdbcUrl=" + mask(jdbcUrl) + ", username=" + username + ", password="
+        return "jdbcUrl=" + maskUrl(jdbcUrl) + ", username=" + username + ", password="
                 + (password == null ? null : "<masked>") + ", poolSize=" + poolSize + ", storeTimeout="
                 + storeTimeoutMillis + "ms, migrate=" + migrate + ", ticketKeyRotation=" + ticketKeyRotationSeconds
                 + "s, lookupTimeout=" + lookupTimeoutMillis + "ms, localCacheSize=" + localCacheSize
                 + ", localHosts=" + localHosts + ", singleUseHosts=" + singleUseHosts;
     }
-
-    static String mask(String url) {
-        return Attributes.maskUrl(url);
-    }
-
-    private static int integer(Map<String, String> raw, String name, int dflt, int min, int max, String allowed) {
-        return Attributes.integer(raw, name, dflt, min, max, allowed);
-    }
-
 }

@@ -1,13 +1,14 @@
 package io.sessionfarm.token;
 
+import static io.sessionfarm.config.Attributes.bool;
+import static io.sessionfarm.config.Attributes.invalid;
+
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-
-import io.sessionfarm.config.Attributes;
 
 /**
  * The token valve's configuration, parsed from the attribute strings of its {@code <Valve>}
@@ -34,11 +35,11 @@ record TokenSettings(String masterKeyFile, String cookieName, boolean secure, St
         if (cookieName == null || cookieName.isBlank()) {
             cookieName = secure && contextPath.isEmpty() ? "__Host-sessionfarm" : "sessionfarm";
         } else if (!cookieName.matches("[A-Za-z0-9_.!#$%&'*+^`|~-]{1,64}")) {
-            throw bad("cookieName", cookieName, "1 to 64 letters, digits or _ . - (a cookie name token)");
+            throw invalid("cookieName", cookieName, "1 to 64 letters, digits or _ . - (a cookie name token)");
         } else if (cookieName.startsWith("__Host-") && !(secure && contextPath.isEmpty())) {
-            throw bad("cookieName", cookieName, "no __Host- prefix: it needs secure=\"true\" and the root context (/)");
+            throw invalid("cookieName", cookieName, "no __Host- prefix: it needs secure=\"true\" and the root context (/)");
         } else if (cookieName.startsWith("__Secure-") && !secure) {
-            throw bad("cookieName", cookieName, "no __Secure- prefix: it needs secure=\"true\"");
+            throw invalid("cookieName", cookieName, "no __Secure- prefix: it needs secure=\"true\"");
         }
         String sameSite = raw.getOrDefault("sameSite", "Lax");
         switch (sameSite.toLowerCase(Locale.ROOT)) {
@@ -46,18 +47,18 @@ record TokenSettings(String masterKeyFile, String cookieName, boolean secure, St
             case "strict" -> sameSite = "Strict";
             case "none" -> {
                 if (!secure) {
-                    throw bad("sameSite", sameSite, "Lax or Strict: browsers refuse SameSite=None without secure=\"true\"");
+                    throw invalid("sameSite", sameSite, "Lax or Strict: browsers refuse SameSite=None without secure=\"true\"");
                 }
                 sameSite = "None";
             }
-            default -> throw bad("sameSite", sameSite, "Lax, Strict or None");
+            default -> throw invalid("sameSite", sameSite, "Lax, Strict or None");
         }
         int idleDefault = sessionTimeoutSecs > 0 ? sessionTimeoutSecs : 1800;
         long idle = seconds(raw, "idleTimeout", idleDefault, 1, 604800);
         long absolute = seconds(raw, "absoluteTimeout", 28800, 1, 31_536_000);
         long rotateAfter = seconds(raw, "rotateAfter", 60, 0, 86400);
         if (rotateAfter >= idle) {
-            throw bad("rotateAfter", raw.getOrDefault("rotateAfter", "60"),
+            throw invalid("rotateAfter", raw.getOrDefault("rotateAfter", "60"),
                     "fewer seconds than idleTimeout (" + idle / 1000 + "), or an active user would time out");
         }
         long grace = seconds(raw, "grace", 20, 0, 300);
@@ -65,7 +66,7 @@ record TokenSettings(String masterKeyFile, String cookieName, boolean secure, St
         List<String> rejectPaths = new ArrayList<>();
         for (String path : list(raw.get("rejectPaths"))) {
             if (!path.startsWith("/")) {
-                throw bad("rejectPaths", raw.get("rejectPaths"), "comma-separated path prefixes, each starting with /");
+                throw invalid("rejectPaths", raw.get("rejectPaths"), "comma-separated path prefixes, each starting with /");
             }
             rejectPaths.add(path);
         }
@@ -75,7 +76,7 @@ record TokenSettings(String masterKeyFile, String cookieName, boolean secure, St
             String prefix = eq < 0 ? "" : entry.substring(0, eq).strip();
             String target = eq < 0 ? "" : base(entry.substring(eq + 1).strip());
             if (!prefix.startsWith("/") || target == null) {
-                throw bad("handoffRoutes", raw.get("handoffRoutes"),
+                throw invalid("handoffRoutes", raw.get("handoffRoutes"),
                         "comma-separated /path-prefix=http(s)://host:port entries");
             }
             routes.add(new Route(prefix, target));
@@ -84,13 +85,13 @@ record TokenSettings(String masterKeyFile, String cookieName, boolean secure, St
         if (self != null && !self.isBlank()) {
             self = base(self.strip());
             if (self == null) {
-                throw bad("handoffSelf", raw.get("handoffSelf"), "this node's own http(s)://host:port");
+                throw invalid("handoffSelf", raw.get("handoffSelf"), "this node's own http(s)://host:port");
             }
         } else {
             self = null;
         }
         if (!routes.isEmpty() && self == null) {
-            throw bad("handoffSelf", "", "this node's own http(s)://host:port, so that it serves its own routes");
+            throw invalid("handoffSelf", "", "this node's own http(s)://host:port, so that it serves its own routes");
         }
         return new TokenSettings(raw.get("masterKeyFile"), cookieName, secure, sameSite, rotateAfter, grace, idle,
                 absolute, keyRotation, List.copyOf(rejectPaths), List.copyOf(routes), self);
@@ -126,10 +127,6 @@ record TokenSettings(String masterKeyFile, String cookieName, boolean secure, St
         return out;
     }
 
-    private static boolean bool(Map<String, String> raw, String name, boolean dflt) {
-        return Attributes.bool(raw, name, dflt);
-    }
-
     private static long seconds(Map<String, String> raw, String name, long dflt, long min, long max) {
         String value = raw.get(name);
         if (value == null) {
@@ -143,11 +140,7 @@ record TokenSettings(String masterKeyFile, String cookieName, boolean secure, St
         } catch (NumberFormatException e) {
             // reported below
         }
-        throw bad(name, value, "whole seconds from " + min + " to " + max);
-    }
-
-    private static IllegalArgumentException bad(String name, String value, String allowed) {
-        return Attributes.invalid(name, value, allowed);
+        throw invalid(name, value, "whole seconds from " + min + " to " + max);
     }
 
     @Override

@@ -10,6 +10,8 @@ import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 
+import io.sessionfarm.config.Attributes;
+
 class ManagerSettingsTest {
 
     private static Map<String, String> raw(String... pairs) {
@@ -95,7 +97,7 @@ class ManagerSettingsTest {
         assertFalse(dump.contains("s3cret"), dump);
         assertFalse(dump.contains("hunter2"), dump);
         assertTrue(dump.contains("password=<masked>"), dump);
-        assertFalse(ManagerSettings.maskUrl("jdbc:postgresql://u:pw@db/app").contains("pw@"));
+        assertFalse(Attributes.maskUrl("jdbc:postgresql://u:pw@db/app").contains("pw@"));
     }
 
     @Test
