@@ -109,8 +109,8 @@ public final class FarmTls implements FarmTlsMXBean {
     private record Local(byte[] der, long expiresAt) {
     }
 
-    /** {@code stored}: completed once the writer has tried, true if the session is in the store. */
-    private record NewSession(byte[] id, byte[] der, long ttlMillis, CompletableFuture<Boolean> stored) {
+    /** {@code written}: completed once the writer has tried to store the session. */
+    private record NewSession(byte[] id, byte[] der, long ttlMillis, CompletableFuture<Void> written) {
     }
 
     FarmTls(TlsSettings settings, String connector) {
@@ -366,7 +366,7 @@ public final class FarmTls implements FarmTlsMXBean {
             }
         }
         try {
-            session.stored().get(settings.lookupTimeoutMillis(), TimeUnit.MILLISECONDS);
+            session.written().get(settings.lookupTimeoutMillis(), TimeUnit.MILLISECONDS);
         } catch (TimeoutException | ExecutionException e) {
             writesLate.increment();
         } catch (InterruptedException e) {
@@ -391,7 +391,6 @@ public final class FarmTls implements FarmTlsMXBean {
                 }
                 store.putAll(key.id(), sealed);
                 sessionsStored.add(batch.size());
-                batch.forEach(session -> session.stored().complete(true));
             } catch (SQLException e) {
                 writesDropped.add(batch.size());
                 gate.failed(e);
@@ -399,7 +398,7 @@ public final class FarmTls implements FarmTlsMXBean {
                 writesDropped.add(batch.size());
                 log.warn(batch.size() + " TLS sessions of connector [" + connector + "] were not stored: " + e.getMessage());
             } finally {
-                batch.forEach(session -> session.stored().complete(false));
+                batch.forEach(session -> session.written().complete(null));
             }
             batch.clear();
         }

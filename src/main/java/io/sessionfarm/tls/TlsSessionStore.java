@@ -79,7 +79,7 @@ final class TlsSessionStore {
 
     /** The session, unless it is unknown or expired. */
     Row get(byte[] id) throws SQLException {
-        return query("SELECT key_id, blob FROM sessionfarm_tls_session WHERE id = ? AND expires_at > " + NOW, id);
+        return query("SELECT key_id, blob, expires_at > " + NOW + " FROM sessionfarm_tls_session WHERE id = ?", id);
     }
 
     /**
@@ -91,11 +91,12 @@ final class TlsSessionStore {
                 + " expires_at > " + NOW, id);
     }
 
+    /** Runs a statement that returns key id, blob and whether the row is still live. */
     private Row query(String sql, byte[] id) throws SQLException {
         try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
             ps.setBytes(1, id);
             try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next() || rs.getMetaData().getColumnCount() == 3 && !rs.getBoolean(3)) {
+                if (!rs.next() || !rs.getBoolean(3)) {
                     return null;
                 }
                 return new Row(rs.getInt(1), rs.getBytes(2));
