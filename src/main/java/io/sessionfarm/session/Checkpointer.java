@@ -115,7 +115,30 @@ final class Checkpointer {
 
     /** Takes in what another node wrote and settles attributes both changed. */
     private void merge(FarmSession session, Delta delta, StoredSession current) {
-        Set<String> clashing = session.adopt(current, delta.names(), codec, manager.webappClassLoader());
+        settle(session, delta, current, session.adopt(current, delta.names(), codec, manager.webappClassLoader()));
+    }
+
+    /**
+     * Brings a local copy up to what the store holds, keeping changes that requests of this node
+     * made and have not written yet (unless the conflict policy keeps the stored value). Used
+     * before serving a copy that another node may have changed.
+     */
+    void refresh(FarmSession session, StoredSession stored) {
+        session.checkpointLock.lock();
+        try {
+            settle(session, null, stored, session.adopt(stored, Set.of(), codec, manager.webappClassLoader()));
+            refreshes.increment();
+        } finally {
+            session.checkpointLock.unlock();
+        }
+    }
+
+    /**
+     * Attributes changed here and, since this copy last knew them, elsewhere: under
+     * {@code lastWriterWins} the local value stays and is written next; under {@code keepStored}
+     * the stored value replaces it and the local change is dropped.
+     */
+    private void settle(FarmSession session, Delta delta, StoredSession stored, Set<String> clashing) {
         if (clashing.isEmpty()) {
             return;
         }
@@ -123,35 +146,20 @@ final class Checkpointer {
         boolean log = session.firstConflict();
         if (conflictPolicy == ConflictPolicy.KEEP_STORED) {
             for (String name : clashing) {
-                delta.drop(name);
-                StoredSession.StoredAttribute theirs = current.attributes().get(name);
+                if (delta != null) {
+                    delta.drop(name);
+                }
+                StoredSession.StoredAttribute theirs = stored.attributes().get(name);
                 if (theirs == null) {
                     session.dropLocally(name);
                 } else {
-                    session.takeStoredValue(name, theirs.value(), codec, manager.webappClassLoader());
+                    session.takeStoredValue(name, theirs, codec, manager.webappClassLoader(), true);
                 }
             }
         }
         if (log) {
             manager.log().warn(FarmManager.messages.getString("farmManager.conflict",
                     FarmManager.hashed(session.getIdInternal()), clashing, ManagerSettings.camel(conflictPolicy)));
-        }
-    }
-
-    /**
-     * Brings a local copy up to what the store holds, keeping changes made here and not yet
-     * written. Used before serving a copy that another node may have changed.
-     */
-    void refresh(FarmSession session, StoredSession stored) {
-        session.checkpointLock.lock();
-        try {
-            Set<String> ours = session.pendingNames();
-            if (!session.adopt(stored, ours, codec, manager.webappClassLoader()).isEmpty()) {
-                conflicts.increment();
-            }
-            refreshes.increment();
-        } finally {
-            session.checkpointLock.unlock();
         }
     }
 

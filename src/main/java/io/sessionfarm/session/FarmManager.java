@@ -37,7 +37,6 @@ import io.sessionfarm.keys.KeyRing;
 import io.sessionfarm.keys.MasterKey;
 import io.sessionfarm.keys.RingSealer;
 import io.sessionfarm.session.CheckpointPolicy.Trigger;
-import io.sessionfarm.session.ManagerSettings.Mode;
 import io.sessionfarm.store.Database;
 import io.sessionfarm.store.SessionStore;
 import io.sessionfarm.store.StoreGate;
@@ -106,6 +105,7 @@ public class FarmManager extends ManagerBase {
     private SessionStore store;
     private AttributeCodec codec;
     private Checkpointer checkpointer;
+    private SessionLoader loader;
     private StoreGate gate;
     private ScheduledThreadPoolExecutor executor;
 
@@ -117,22 +117,14 @@ public class FarmManager extends ManagerBase {
 
     private static final ThreadLocal<Prefetched> PREFETCHED = new ThreadLocal<>();
 
-    private final Object[] loadLocks = new Object[64];
     private final Set<String> expiryInFlight = ConcurrentHashMap.newKeySet();
     private final Set<String> pendingDeletes = ConcurrentHashMap.newKeySet();
     private final Set<String> warnedUnserializable = ConcurrentHashMap.newKeySet();
 
-    private final LongAdder loadsFromStore = new LongAdder();
     private final LongAdder expiredBySweep = new LongAdder();
     private final LongAdder droppedStaleCopies = new LongAdder();
     private final LongAdder attributesNotSerializable = new LongAdder();
     private final LongAdder attributesUnreadable = new LongAdder();
-
-    public FarmManager() {
-        for (int i = 0; i < loadLocks.length; i++) {
-            loadLocks[i] = new Object();
-        }
-    }
 
     // ---- configuration: setters store, startInternal() checks ----------------------------------
 
@@ -221,6 +213,7 @@ public class FarmManager extends ManagerBase {
         store = new SessionStore(database.dataSource(), appName(), sealer);
         codec = new AttributeCodec(settings.deserializationFilter());
         checkpointer = new Checkpointer(this, store, codec, settings.conflictPolicy(), gate);
+        loader = new SessionLoader(this, store, checkpointer, codec, gate, settings.mode());
         executor = newExecutor();
         executor.scheduleWithFixedDelay(this::poll, POLL_SECONDS, POLL_SECONDS, TimeUnit.SECONDS);
         if (attributeKeys != null) {
@@ -402,92 +395,26 @@ public class FarmManager extends ManagerBase {
     }
 
     /**
-     * The local copy if it is current; otherwise the stored session (takeover after a node died or
-     * a balancer moved the client). Called once per request; may read the store.
+     * The local copy brought up to date with the store (in shared mode, or after it idled here);
+     * otherwise the stored session (takeover after a node died or a balancer moved the client).
      */
     @Override
     public Session findSession(String id) throws IOException {
         if (id == null || id.length() > MAX_SESSION_ID_LENGTH) {
             return null;
         }
-        Session local = sessions.get(id);
-        if (local instanceof FarmSession session) {
-            boolean check = session.isStored()
-                    && (settings.mode() == Mode.SHARED || idleHere(session, System.currentTimeMillis()));
-            return check ? current(session) : session;
+        Prefetched prefetched = PREFETCHED.get();
+        SessionLoader.Prefetched stamp = null;
+        if (prefetched != null && prefetched.manager() == this && prefetched.id().equals(id)) {
+            PREFETCHED.remove();
+            stamp = new SessionLoader.Prefetched(prefetched.stamp());
         }
-        return local != null ? local : load(id);
+        return loader == null ? super.findSession(id) : loader.find(id, stamp);
     }
 
-    private static boolean idleHere(FarmSession session, long now) {
-        int maxInactive = session.getMaxInactiveInterval();
-        return maxInactive > 0 && now - session.getThisAccessedTimeInternal() >= maxInactive * 1000L;
-    }
-
-    /** Checks a local copy against the store's version: one primary-key read. */
-    private Session current(FarmSession session) {
-        if (!gate.open()) {
-            return session; // degraded: serve from memory
-        }
-        String id = session.getIdInternal();
-        try {
-            Prefetched prefetched = PREFETCHED.get();
-            Stamp stamp;
-            if (prefetched != null && prefetched.manager() == this && prefetched.id().equals(id)) {
-                PREFETCHED.remove();
-                stamp = prefetched.stamp();
-            } else {
-                stamp = store.stamp(id);
-            }
-            if (stamp == null) {
-                gate.succeeded();
-                goneElsewhere(session);
-                return null;
-            }
-            if (stamp.version() != session.storedVersion()) {
-                StoredSession stored = store.load(id);
-                if (stored == null) {
-                    goneElsewhere(session);
-                    return null;
-                }
-                checkpointer.refresh(session, stored);
-            } else {
-                session.accessedElsewhere(stamp.lastAccess(), stamp.expiresAt());
-            }
-            gate.succeeded();
-        } catch (SQLException e) {
-            gate.failed(e);
-        }
-        return session;
-    }
-
-    private Session load(String id) {
-        if (!gate.open()) {
-            return null;
-        }
-        synchronized (loadLocks[Math.floorMod(id.hashCode(), loadLocks.length)]) {
-            Session again = sessions.get(id);
-            if (again != null) {
-                return again;
-            }
-            StoredSession stored;
-            try {
-                stored = store.load(id);
-                gate.succeeded();
-            } catch (SQLException e) {
-                gate.failed(e);
-                return null;
-            }
-            if (stored == null || stored.expiresAt() <= System.currentTimeMillis()) {
-                return null;
-            }
-            FarmSession session = (FarmSession) createEmptySession();
-            session.restore(stored, codec, webappClassLoader());
-            add(session);
-            loadsFromStore.increment();
-            session.activate();
-            return session;
-        }
+    /** This node's copy, as it is. */
+    Session localCopy(String id) {
+        return sessions.get(id);
     }
 
     /**
@@ -743,7 +670,7 @@ public class FarmManager extends ManagerBase {
     public long getExpiryExtensions() { return checkpointer == null ? 0 : checkpointer.expiryExtensions.sum(); }
     public long getRefreshesFromStore() { return checkpointer == null ? 0 : checkpointer.refreshes.sum(); }
     public long getConflicts() { return checkpointer == null ? 0 : checkpointer.conflicts.sum(); }
-    public long getLoadsFromStore() { return loadsFromStore.sum(); }
+    public long getLoadsFromStore() { return loader == null ? 0 : loader.loadsFromStore.sum(); }
     public long getDroppedStaleCopies() { return droppedStaleCopies.sum(); }
     public long getExpiredBySweep() { return expiredBySweep.sum(); }
     public long getAttributesNotSerializable() { return attributesNotSerializable.sum(); }

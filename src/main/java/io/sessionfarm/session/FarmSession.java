@@ -18,9 +18,16 @@ import io.sessionfarm.store.StoredSession.StoredAttribute;
 
 /**
  * A session held in this node's memory that knows what the store holds of it: the stored version,
- * and a digest of each attribute as last written or read. From that it finds what changed — by
- * {@code setAttribute}/{@code removeAttribute}, or in place inside a mutable object — so that a
- * checkpoint writes only those attributes.
+ * and for each attribute the version that last wrote it and a digest of its value. From that it
+ * finds what changed — by {@code setAttribute}/{@code removeAttribute}, or in place inside a
+ * mutable object — so that a checkpoint writes only those attributes.
+ *
+ * <p>Several requests may use one copy at once. What other nodes wrote is taken in attribute by
+ * attribute and only forward: a stored value replaces the local one only if it is newer than the
+ * one this copy knows, and never while a request of this node has changed that attribute and not
+ * yet written it. A request marks an attribute as changed before it puts the new value, and taking
+ * in a stored value re-checks that mark in the same atomic map operation that replaces the value,
+ * so the request's value is never overwritten by an older one.
  */
 public class FarmSession extends StandardSession {
 
@@ -29,9 +36,13 @@ public class FarmSession extends StandardSession {
     /** Serializes checkpoints and merges of this session; request threads never wait on I/O under it otherwise. */
     final transient ReentrantLock checkpointLock = new ReentrantLock();
 
-    /** Attribute name to digest of its serialized value, as the store holds it at {@link #storedVersion}. */
-    private final transient Map<String, byte[]> storedDigests = new ConcurrentHashMap<>();
-    /** Names set or removed through the API since the last checkpoint. */
+    /** What the store holds of an attribute, as far as this copy knows: digest null when unknown. */
+    private record Known(long version, byte[] digest) {
+    }
+
+    /** Attribute name to what the store holds of it; only ever moves to newer versions. */
+    private final transient Map<String, Known> known = new ConcurrentHashMap<>();
+    /** Names set or removed through the API and not yet written (or being written). */
     private final transient Set<String> changedNames = ConcurrentHashMap.newKeySet();
     /**
      * Names of mutable values the application read since the last checkpoint: only these can have
@@ -77,17 +88,24 @@ public class FarmSession extends StandardSession {
 
     @Override
     public void setAttribute(String name, Object value, boolean notify) {
+        if (value != null && name != null) {
+            changedNames.add(name); // before the value: a merge running now must not replace it
+        }
         super.setAttribute(name, value, notify);
         if (value != null) {
-            recordUpdate(name);
+            recordUpdate(name); // again after: a checkpoint may have taken the mark before the value was in
         }
     }
 
     @Override
     protected void removeAttributeInternal(String name, boolean notify) {
         boolean present = attributes.containsKey(name);
+        boolean tracked = present && isValid && !expiring;
+        if (tracked) {
+            changedNames.add(name);
+        }
         super.removeAttributeInternal(name, notify);
-        if (present && isValid && !expiring) {
+        if (tracked) {
             recordUpdate(name);
         }
     }
@@ -197,9 +215,9 @@ public class FarmSession extends StandardSession {
             String name = attribute.getKey();
             Object value = attribute.getValue();
             boolean explicit = drained.contains(name);
-            boolean stored = storedDigests.containsKey(name);
+            Known stored = known.get(name);
             if (!explicit && (unserializable.contains(name)
-                    || stored && (AttributeCodec.isImmutable(value) || !read.contains(name)))) {
+                    || stored != null && (AttributeCodec.isImmutable(value) || !read.contains(name)))) {
                 continue;
             }
             byte[] bytes;
@@ -208,7 +226,7 @@ public class FarmSession extends StandardSession {
             } catch (NotSerializableException e) {
                 unserializable.add(name);
                 farm().attributeNotSerializable(this, name, value, e);
-                if (storedDigests.containsKey(name)) {
+                if (stored != null) {
                     removals.add(name); // never leave an older value behind for another node to resurrect
                 }
                 continue;
@@ -217,12 +235,12 @@ public class FarmSession extends StandardSession {
                 continue;
             }
             byte[] digest = AttributeCodec.digest(bytes);
-            if (!Arrays.equals(digest, storedDigests.get(name))) {
+            if (stored == null || !Arrays.equals(digest, stored.digest())) {
                 writes.put(name, bytes);
                 digests.put(name, digest);
             }
         }
-        for (String name : storedDigests.keySet()) {
+        for (String name : known.keySet()) {
             if (!attributes.containsKey(name)) {
                 removals.add(name);
             }
@@ -236,8 +254,8 @@ public class FarmSession extends StandardSession {
     }
 
     void checkpointed(Delta delta, long version, long now) {
-        storedDigests.putAll(delta.digests());
-        delta.removals().forEach(storedDigests::remove);
+        delta.digests().forEach((name, digest) -> known.put(name, new Known(version, digest)));
+        delta.removals().forEach(known::remove);
         storedVersion = version;
         storedExpiresAt = Checkpoint.expiresAt(thisAccessedTime, maxInactiveInterval);
         resetCounters(now);
@@ -275,7 +293,7 @@ public class FarmSession extends StandardSession {
     /** The stored copy is gone or was renamed away: the next checkpoint writes everything anew. */
     void forgetStoredState() {
         storedVersion = 0;
-        storedDigests.clear();
+        known.clear();
     }
 
     // ---- taking in what other nodes wrote ----------------------------------------------------
@@ -294,37 +312,45 @@ public class FarmSession extends StandardSession {
     }
 
     /**
-     * Takes in the attributes another node wrote after this copy's stored version, except those
-     * named in {@code ours} (changed here and not yet written). Call under {@link #checkpointLock}.
+     * Takes in what another node wrote that this copy does not know yet: each stored attribute
+     * newer than the version this copy knows of it, and each removal made after it. An attribute
+     * named in {@code ours}, or changed here by a request and not yet written, keeps its local
+     * value; what the store holds of it is remembered, so the next checkpoint compares with that.
+     * A snapshot no newer than this copy's stored version is ignored, so a slow read never takes a
+     * copy back. Call under {@link #checkpointLock}.
      *
      * @return the names both this node and another changed: a conflict
      */
     Set<String> adopt(StoredSession stored, Set<String> ours, AttributeCodec codec, ClassLoader loader) {
         Set<String> conflicts = new HashSet<>();
-        long base = storedVersion;
+        if (stored.version() <= storedVersion) {
+            return conflicts;
+        }
         for (Map.Entry<String, StoredAttribute> entry : stored.attributes().entrySet()) {
             String name = entry.getKey();
             StoredAttribute attribute = entry.getValue();
-            if (attribute.version() <= base) {
+            Known before = known.get(name);
+            if (before != null && attribute.version() <= before.version()) {
                 continue;
             }
             if (ours.contains(name)) {
+                known.put(name, new Known(attribute.version(),
+                        attribute.value() == null ? null : AttributeCodec.digest(attribute.value())));
                 conflicts.add(name);
-                continue;
+            } else if (!takeStoredValue(name, attribute, codec, loader, false)) {
+                conflicts.add(name);
             }
-            takeStoredValue(name, attribute.value(), codec, loader);
         }
-        for (String name : Set.copyOf(storedDigests.keySet())) {
+        for (String name : Set.copyOf(known.keySet())) {
             if (!stored.attributes().containsKey(name)) {
-                if (ours.contains(name)) {
+                // Removed after the version this copy knows, since this snapshot is newer than that.
+                known.remove(name);
+                if (ours.contains(name) || !dropUnlessChangedHere(name)) {
                     conflicts.add(name);
-                } else {
-                    attributes.remove(name);
-                    storedDigests.remove(name);
                 }
             }
         }
-        storedVersion = stored.version();
+        storedVersion = stored.version(); // last: a request that sees this version sees the values above
         storedExpiresAt = stored.expiresAt();
         if (stored.lastAccess() > thisAccessedTime) {
             thisAccessedTime = stored.lastAccess();
@@ -333,32 +359,62 @@ public class FarmSession extends StandardSession {
         return conflicts;
     }
 
-    /** Names changed here through the API and not yet written. */
-    Set<String> pendingNames() {
-        return Set.copyOf(changedNames);
-    }
-
     /** Another node removed this attribute and its removal is kept: no listener fires. */
     void dropLocally(String name) {
         attributes.remove(name);
-        storedDigests.remove(name);
+        known.remove(name);
     }
 
-    /** Replaces the local value with the stored one; an unreadable value is skipped and left in the store. */
-    boolean takeStoredValue(String name, byte[] bytes, AttributeCodec codec, ClassLoader loader) {
-        if (bytes == null) {
+    private boolean dropUnlessChangedHere(String name) {
+        boolean[] changedHere = {false};
+        attributes.computeIfPresent(name, (key, value) -> {
+            changedHere[0] = changedNames.contains(key);
+            return changedHere[0] ? value : null;
+        });
+        return !changedHere[0];
+    }
+
+    /**
+     * Replaces the local value with the stored one, unless {@code force} is false and a request of
+     * this node changed the attribute and has not written it. Either way the copy now knows the
+     * stored version. An unreadable value is skipped and left in the store.
+     *
+     * @return false when the local value was kept because it was changed here
+     */
+    boolean takeStoredValue(String name, StoredAttribute stored, AttributeCodec codec, ClassLoader loader,
+            boolean force) {
+        Known before = known.get(name);
+        if (stored.value() == null) {
             farm().attributeUnreadable(this, name, new java.io.IOException(
                     "its stored value cannot be decrypted: altered, or under a key not in this node's ring"));
-            return false;
-        }
-        try {
-            attributes.put(name, codec.deserialize(bytes, loader));
-            storedDigests.put(name, AttributeCodec.digest(bytes));
-            unserializable.remove(name);
+            skipUnreadable(name, stored, before);
             return true;
+        }
+        Object value;
+        try {
+            value = codec.deserialize(stored.value(), loader);
         } catch (Exception e) {
             farm().attributeUnreadable(this, name, e);
-            return false;
+            skipUnreadable(name, stored, before);
+            return true;
+        }
+        boolean[] changedHere = {false};
+        // Atomic with a request's put of the same name, which marks the name changed before it.
+        attributes.compute(name, (key, local) -> {
+            changedHere[0] = !force && changedNames.contains(key);
+            return changedHere[0] ? local : value;
+        });
+        known.put(name, new Known(stored.version(), AttributeCodec.digest(stored.value())));
+        if (!changedHere[0]) {
+            unserializable.remove(name);
+        }
+        return !changedHere[0];
+    }
+
+    /** Not tried again for this version; the local value, if any, is kept and not written over it. */
+    private void skipUnreadable(String name, StoredAttribute stored, Known before) {
+        if (before != null) {
+            known.put(name, new Known(stored.version(), before.digest()));
         }
     }
 

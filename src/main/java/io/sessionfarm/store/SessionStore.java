@@ -71,6 +71,9 @@ public final class SessionStore {
               LEFT JOIN sessionfarm_attribute a ON a.app = s.app AND a.session_id = s.id
              WHERE s.app = ? AND s.id = ?""";
 
+    static final String LOCK_SESSION = """
+            SELECT 1 FROM sessionfarm_session WHERE app = ? AND id = ? FOR UPDATE""";
+
     static final String SELECT_STAMP = """
             SELECT version, last_access, expires_at FROM sessionfarm_session WHERE app = ? AND id = ?""";
 
@@ -161,9 +164,14 @@ public final class SessionStore {
                     // not hold up the others' writes: PostgreSQL ends its transaction instead.
                     set.execute("SET LOCAL idle_in_transaction_session_timeout = " + LOCK_HELD_AT_MOST_MILLIS);
                 }
-                StoredSession current;
-                try (PreparedStatement ps = con.prepareStatement(SELECT_SESSION + " FOR UPDATE OF s")) {
-                    current = readSession(ps, id);
+                // Lock first, read after: a locking read that waited for another writer would
+                // return that writer's session row joined with the attribute rows from before its
+                // commit (READ COMMITTED re-reads only the locked row), a version with older values.
+                StoredSession current = null;
+                if (lockRow(con, id)) {
+                    try (PreparedStatement ps = con.prepareStatement(SELECT_SESSION)) {
+                        current = readSession(ps, id);
+                    }
                 }
                 OptionalLong version = current == null ? OptionalLong.empty() : write(con, merge.apply(current));
                 con.commit();
@@ -175,6 +183,16 @@ public final class SessionStore {
                 Database.autoCommitAgain(con);
             }
         });
+    }
+
+    private boolean lockRow(Connection con, String id) throws SQLException {
+        try (PreparedStatement ps = con.prepareStatement(LOCK_SESSION)) {
+            ps.setString(1, app);
+            ps.setString(2, id);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next();
+            }
+        }
     }
 
     private OptionalLong write(Connection con, Checkpoint c) throws SQLException {

@@ -1,0 +1,136 @@
+package io.sessionfarm.session;
+
+import java.sql.SQLException;
+import java.util.concurrent.atomic.LongAdder;
+
+import org.apache.catalina.Session;
+
+import io.sessionfarm.session.ManagerSettings.Mode;
+import io.sessionfarm.store.SessionStore;
+import io.sessionfarm.store.StoreGate;
+import io.sessionfarm.store.StoredSession;
+import io.sessionfarm.store.StoredSession.Stamp;
+
+/**
+ * Finds the copy of a session that a request may use. In shared mode every request checks the
+ * local copy's version against the store's (one primary-key read) and takes in what other nodes
+ * wrote since, so that a request that starts after another's response sees that response's writes
+ * on whichever node it lands. In sticky mode only a copy that has been idle here is checked.
+ */
+final class SessionLoader {
+
+    /** A stamp a companion already read for this request; {@code stamp} is null when there is no row. */
+    record Prefetched(Stamp stamp) {
+    }
+
+    private final FarmManager manager;
+    private final SessionStore store;
+    private final Checkpointer checkpointer;
+    private final AttributeCodec codec;
+    private final StoreGate gate;
+    private final Mode mode;
+
+    private final Object[] loadLocks = new Object[64];
+    final LongAdder loadsFromStore = new LongAdder();
+
+    SessionLoader(FarmManager manager, SessionStore store, Checkpointer checkpointer, AttributeCodec codec,
+            StoreGate gate, Mode mode) {
+        this.manager = manager;
+        this.store = store;
+        this.checkpointer = checkpointer;
+        this.codec = codec;
+        this.gate = gate;
+        this.mode = mode;
+        for (int i = 0; i < loadLocks.length; i++) {
+            loadLocks[i] = new Object();
+        }
+    }
+
+    /**
+     * The local copy brought up to date, or the stored session (takeover after a node died or a
+     * balancer moved the client); null when there is none.
+     *
+     * @param prefetched the stamp already read for this request, or null to read it here
+     */
+    Session find(String id, Prefetched prefetched) {
+        Session local = manager.localCopy(id);
+        if (local == null) {
+            Loaded loaded = load(id);
+            if (loaded == null || loaded.byThisRequest()) {
+                return loaded == null ? null : loaded.session();
+            }
+            local = loaded.session(); // another request loaded it, maybe before this one began: check it
+        }
+        if (local instanceof FarmSession session && session.isStored()
+                && (mode == Mode.SHARED || idleHere(session, System.currentTimeMillis()))) {
+            return upToDate(session, prefetched) ? session : null;
+        }
+        return local;
+    }
+
+    private static boolean idleHere(FarmSession session, long now) {
+        int maxInactive = session.getMaxInactiveInterval();
+        return maxInactive > 0 && now - session.getThisAccessedTimeInternal() >= maxInactive * 1000L;
+    }
+
+    /**
+     * Brings a local copy up to the store's version: one primary-key read, and a load only when
+     * another node wrote since. While the store is down the copy is served as it is.
+     *
+     * @return false when the session is gone from the store (the copy is dropped)
+     */
+    private boolean upToDate(FarmSession session, Prefetched prefetched) {
+        if (!gate.open()) {
+            return true;
+        }
+        String id = session.getIdInternal();
+        try {
+            Stamp stamp = prefetched != null ? prefetched.stamp() : store.stamp(id);
+            StoredSession stored = stamp != null && stamp.version() > session.storedVersion() ? store.load(id) : null;
+            gate.succeeded();
+            if (stamp == null || stamp.version() > session.storedVersion() && stored == null) {
+                manager.goneElsewhere(session);
+                return false;
+            }
+            if (stored != null) {
+                checkpointer.refresh(session, stored);
+            } else {
+                session.accessedElsewhere(stamp.lastAccess(), stamp.expiresAt());
+            }
+        } catch (SQLException e) {
+            gate.failed(e);
+        }
+        return true;
+    }
+
+    private record Loaded(FarmSession session, boolean byThisRequest) {
+    }
+
+    private Loaded load(String id) {
+        if (!gate.open()) {
+            return null;
+        }
+        synchronized (loadLocks[Math.floorMod(id.hashCode(), loadLocks.length)]) {
+            if (manager.localCopy(id) instanceof FarmSession again) {
+                return new Loaded(again, false);
+            }
+            StoredSession stored;
+            try {
+                stored = store.load(id);
+                gate.succeeded();
+            } catch (SQLException e) {
+                gate.failed(e);
+                return null;
+            }
+            if (stored == null || stored.expired()) {
+                return null;
+            }
+            FarmSession session = (FarmSession) manager.createEmptySession();
+            session.restore(stored, codec, manager.webappClassLoader());
+            manager.add(session);
+            loadsFromStore.increment();
+            session.activate();
+            return new Loaded(session, true);
+        }
+    }
+}
