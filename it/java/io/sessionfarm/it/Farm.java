@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.stream.Stream;
 
@@ -277,6 +278,11 @@ public final class Farm {
 
     /** Starts the node's Tomcat in the background; its output goes to logs/console.log. */
     public Process start(Node node) throws IOException {
+        return start(node, Map.of());
+    }
+
+    /** Starts the node's Tomcat with more environment variables (e.g. libfaketime's). */
+    public Process start(Node node, Map<String, String> environment) throws IOException {
         Path javaHome = Path.of(System.getProperty("java.home"));
         ProcessBuilder builder = new ProcessBuilder(layout.tomcatHome().resolve("bin/catalina.sh").toString(), "run")
                 .redirectErrorStream(true)
@@ -286,6 +292,7 @@ public final class Farm {
         builder.environment().put("JAVA_HOME", javaHome.toString());
         builder.environment().remove("JRE_HOME");
         builder.environment().put("CATALINA_OPTS", "-Xms128m -Xmx512m --enable-native-access=ALL-UNNAMED");
+        builder.environment().putAll(environment);
         Process process = builder.start(); // catalina.sh execs java: this pid is Tomcat's
         Files.writeString(node.pidFile(), Long.toString(process.pid()));
         return process;

@@ -16,7 +16,8 @@ public final class FarmStats {
     private static final String[] ATTRIBUTES = {"activeSessions", "storeAvailable", "owedCheckpoints", "conflicts",
         "checkpointsOnCreate", "checkpointsByRequests", "checkpointsByInterval", "checkpointsByUpdates",
         "checkpointsRetried", "checkpointsSkippedUnchanged", "loadsFromStore", "refreshesFromStore",
-        "droppedStaleCopies", "expiredBySweep", "expiryExtensions", "storeFailures", "storeLatencyMillis"};
+        "droppedStaleCopies", "expiredBySweep", "expiryExtensions", "storeFailures", "storeLatencyMillis",
+        "clockSkewMillis"};
     private static final String[] TOKEN_ATTRIBUTES = {"storeAvailable", "owedFamilies", "tokensIssued", "tokensVerified",
         "tokensRotated", "acceptedInGrace", "acceptedWhileStoreDown", "rejectedMalformed", "rejectedUnknownKey",
         "rejectedTampered", "rejectedUnknownFamily", "closedByIdleTimeout", "closedByAbsoluteTimeout", "replaysRevoked",

@@ -1,5 +1,7 @@
 package io.sessionfarm.keys;
 
+import static io.sessionfarm.store.DatabaseClock.NOW;
+
 import java.security.GeneralSecurityException;
 import java.security.SecureRandom;
 import java.sql.Connection;
@@ -41,7 +43,6 @@ public final class KeyRing {
     }
 
     static final long ROTATION_LOCK = 0x5E5510F5L;
-    private static final String NOW = "(extract(epoch from statement_timestamp()) * 1000)::bigint";
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private final DataSource dataSource;

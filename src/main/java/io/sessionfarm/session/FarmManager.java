@@ -97,6 +97,9 @@ public class FarmManager extends ManagerBase {
      */
     static final KeyRing.Schedule ATTRIBUTE_KEY_SCHEDULE = new KeyRing.Schedule(30L * 86_400_000, 30_000, 86_400_000);
     static final int KEY_CHECK_SECONDS = 10;
+    /** How often this node's clock is compared with the database's, and what difference is worth a warning. */
+    static final int CLOCK_CHECK_SECONDS = 60;
+    static final long CLOCK_SKEW_WARNING_MILLIS = 2000;
 
     private ManagerSettings settings;
     private MasterKey masterKey;
@@ -122,6 +125,8 @@ public class FarmManager extends ManagerBase {
     private final Set<String> warnedUnserializable = ConcurrentHashMap.newKeySet();
 
     private final LongAdder expiredBySweep = new LongAdder();
+    private volatile long clockSkewMillis;
+    private volatile boolean clockSkewWarned;
     private final LongAdder droppedStaleCopies = new LongAdder();
     private final LongAdder attributesNotSerializable = new LongAdder();
     private final LongAdder attributesUnreadable = new LongAdder();
@@ -215,6 +220,8 @@ public class FarmManager extends ManagerBase {
         checkpointer = new Checkpointer(this, store, codec, settings.conflictPolicy(), gate);
         loader = new SessionLoader(this, store, checkpointer, codec, gate, settings.mode());
         executor = newExecutor();
+        checkClock();
+        executor.scheduleWithFixedDelay(this::checkClock, CLOCK_CHECK_SECONDS, CLOCK_CHECK_SECONDS, TimeUnit.SECONDS);
         executor.scheduleWithFixedDelay(this::poll, POLL_SECONDS, POLL_SECONDS, TimeUnit.SECONDS);
         if (attributeKeys != null) {
             executor.scheduleWithFixedDelay(this::rotateAttributeKeys, KEY_CHECK_SECONDS, KEY_CHECK_SECONDS, TimeUnit.SECONDS);
@@ -290,6 +297,32 @@ public class FarmManager extends ManagerBase {
             gate.failed(e);
         } catch (RuntimeException e) {
             log.error(messages.getString("farmManager.pollFailed", appName()), e);
+        }
+    }
+
+    /**
+     * Compares this node's clock with the database's. Nothing depends on them agreeing (stored
+     * times and expiry follow the database's clock), but a wrong clock is worth a warning: once
+     * when it goes beyond the threshold, once when it is back.
+     */
+    private void checkClock() {
+        if (!gate.open()) {
+            return;
+        }
+        try {
+            long skew = store.clockSkewMillis();
+            clockSkewMillis = skew;
+            boolean off = Math.abs(skew) > CLOCK_SKEW_WARNING_MILLIS;
+            if (off && !clockSkewWarned) {
+                log.warn(messages.getString("farmManager.clockSkew", appName(), Long.toString(Math.abs(skew)),
+                        skew > 0 ? "ahead of" : "behind"));
+            } else if (!off && clockSkewWarned) {
+                log.info(messages.getString("farmManager.clockBack", appName(), Long.toString(Math.abs(skew))));
+            }
+            clockSkewWarned = off;
+            gate.succeeded();
+        } catch (SQLException e) {
+            gate.failed(e);
         }
     }
 
@@ -535,11 +568,19 @@ public class FarmManager extends ManagerBase {
         }
         String id = session.getIdInternal();
         try {
-            if (store.deleteIfExpired(id, System.currentTimeMillis())) {
+            if (store.deleteIfExpired(id)) {
                 session.markStoreRowRemoved();
                 session.expire(true); // this node removed the row, so this node fires the listeners
             } else {
-                goneElsewhere(session); // kept alive, expired or invalidated elsewhere
+                // Not expired by the database's clock: kept alive elsewhere, or this node's idle
+                // judgement was early. A copy another node has since changed is dropped and
+                // loaded anew when next asked for; a current one stays.
+                Stamp stamp = store.stamp(id);
+                if (stamp == null || stamp.version() != session.storedVersion()) {
+                    goneElsewhere(session);
+                } else {
+                    session.accessedElsewhere(stamp.lastAccess(), stamp.expiresAt());
+                }
             }
             gate.succeeded();
         } catch (SQLException e) {
@@ -551,7 +592,7 @@ public class FarmManager extends ManagerBase {
     private void sweep() {
         try {
             for (int round = 0; round < SWEEP_ROUNDS; round++) {
-                List<ExpiredSession> batch = store.sweepExpired(System.currentTimeMillis(), SWEEP_BATCH);
+                List<ExpiredSession> batch = store.sweepExpired(SWEEP_BATCH);
                 gate.succeeded();
                 for (ExpiredSession expired : batch) {
                     expireSwept(expired);
@@ -660,6 +701,8 @@ public class FarmManager extends ManagerBase {
 
     public String getLossBound() { return settings == null ? null : settings.policy().lossBound(); }
     public boolean getStoreAvailable() { return gate != null && !gate.isDown(); }
+    /** How far this node's clock was ahead of the database's at the last check (negative: behind). */
+    public long getClockSkewMillis() { return clockSkewMillis; }
     public long getCheckpointsOnCreate() { return written(Trigger.CREATE); }
     public long getCheckpointsByInterval() { return written(Trigger.INTERVAL); }
     public long getCheckpointsByUpdates() { return written(Trigger.UPDATES); }

@@ -1,5 +1,7 @@
 package io.sessionfarm.store;
 
+import static io.sessionfarm.store.DatabaseClock.NOW;
+
 import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -14,6 +16,7 @@ import java.util.Map;
 import java.util.OptionalLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Function;
+import java.util.function.LongSupplier;
 
 import javax.sql.DataSource;
 
@@ -23,6 +26,9 @@ import io.sessionfarm.store.StoredSession.StoredAttribute;
 /**
  * The sessions of one web application in PostgreSQL. Every method is one short transaction; the
  * table names are fixed and no SQL is built from configuration.
+ *
+ * <p>Times passed in and returned are this node's clock; what is stored, and what decides expiry,
+ * is the database's ({@link DatabaseClock}).
  */
 public final class SessionStore {
 
@@ -43,13 +49,17 @@ public final class SessionStore {
                  WHERE r.app = session.app AND r.session_id = session.id AND r.name = ANY (?::text[]))
             SELECT version FROM session""";
 
-    /** The first checkpoint of a session: version 1, unless a row with this id exists. */
+    /**
+     * The first checkpoint of a session: version 1, unless a row with this id exists. Times are
+     * bound as offsets from now and stored on the database's clock ({@link DatabaseClock}).
+     */
     static final String CREATE_CHECKPOINT = """
             WITH session AS (
                 INSERT INTO sessionfarm_session (app, id, version, created_at, last_access, max_inactive, expires_at)
-                VALUES (?, ?, 1, ?, ?, ?, ?)
+                VALUES (?, ?, 1, %1$s + ?, %1$s + ?, ?,
+                        CASE WHEN ? <= 0 THEN 9223372036854775807 ELSE %1$s + ? + ? * 1000::bigint END)
                 ON CONFLICT (app, id) DO NOTHING
-                RETURNING app, id, version)""" + ATTRIBUTES_AND_VERSION;
+                RETURNING app, id, version)""".formatted(NOW) + ATTRIBUTES_AND_VERSION;
 
     /**
      * A later checkpoint: compare-and-set on the version. The expiry follows the written timeout,
@@ -58,48 +68,48 @@ public final class SessionStore {
     static final String UPDATE_CHECKPOINT = """
             WITH session AS (
                 UPDATE sessionfarm_session
-                   SET version = version + 1, last_access = greatest(last_access, ?), max_inactive = ?,
+                   SET version = version + 1, last_access = greatest(last_access, %1$s + ?), max_inactive = ?,
                        expires_at = CASE WHEN ? <= 0 THEN 9223372036854775807
-                                         ELSE greatest(last_access, ?) + ? * 1000::bigint END
+                                         ELSE greatest(last_access, %1$s + ?) + ? * 1000::bigint END
                  WHERE app = ? AND id = ? AND version = ?
-                RETURNING app, id, version)""" + ATTRIBUTES_AND_VERSION;
+                RETURNING app, id, version)""".formatted(NOW) + ATTRIBUTES_AND_VERSION;
 
     static final String SELECT_SESSION = """
             SELECT s.version, s.created_at, s.last_access, s.max_inactive, s.expires_at, a.name, a.version, a.value,
-                   a.key_id
+                   a.key_id, %s
               FROM sessionfarm_session s
               LEFT JOIN sessionfarm_attribute a ON a.app = s.app AND a.session_id = s.id
-             WHERE s.app = ? AND s.id = ?""";
+             WHERE s.app = ? AND s.id = ?""".formatted(NOW);
 
     static final String LOCK_SESSION = """
             SELECT 1 FROM sessionfarm_session WHERE app = ? AND id = ? FOR UPDATE""";
 
     static final String SELECT_STAMP = """
-            SELECT version, last_access, expires_at FROM sessionfarm_session WHERE app = ? AND id = ?""";
+            SELECT version, last_access, expires_at, %s FROM sessionfarm_session WHERE app = ? AND id = ?""".formatted(NOW);
 
     /** Extends the stored expiry without a new version: it changes no data, so it cannot conflict. */
     static final String TOUCH = """
             UPDATE sessionfarm_session
-               SET last_access = greatest(last_access, ?), expires_at = greatest(expires_at, ?)
-             WHERE app = ? AND id = ?""";
+               SET last_access = greatest(last_access, %1$s + ?), expires_at = greatest(expires_at, %1$s + ?)
+             WHERE app = ? AND id = ?""".formatted(NOW);
 
     static final String DELETE_SESSION = """
             DELETE FROM sessionfarm_session WHERE app = ? AND id = ?""";
 
     static final String DELETE_IF_EXPIRED = """
-            DELETE FROM sessionfarm_session WHERE app = ? AND id = ? AND expires_at <= ?
-            RETURNING id""";
+            DELETE FROM sessionfarm_session WHERE app = ? AND id = ? AND expires_at <= %s
+            RETURNING id""".formatted(NOW);
 
     static final String RENAME_SESSION = """
             UPDATE sessionfarm_session SET id = ? WHERE app = ? AND id = ?""";
 
     /** Oldest expired rows first, skipping rows another node is already expiring. */
     static final String LOCK_EXPIRED = """
-            SELECT id, created_at, last_access, max_inactive FROM sessionfarm_session
-             WHERE app = ? AND expires_at <= ?
+            SELECT id, created_at, last_access, max_inactive, %1$s FROM sessionfarm_session
+             WHERE app = ? AND expires_at <= %1$s
              ORDER BY expires_at
              LIMIT ?
-               FOR UPDATE SKIP LOCKED""";
+               FOR UPDATE SKIP LOCKED""".formatted(NOW);
 
     static final String SELECT_ATTRIBUTES_OF = """
             SELECT session_id, name, value, key_id FROM sessionfarm_attribute WHERE app = ? AND session_id = ANY (?)""";
@@ -113,6 +123,7 @@ public final class SessionStore {
     private final DataSource dataSource;
     private final String app;
     private final ValueSealer sealer;
+    private final LongSupplier clock;
 
     private final LongAdder operations = new LongAdder();
     private final LongAdder failures = new LongAdder();
@@ -129,9 +140,15 @@ public final class SessionStore {
      * a value the application will read.
      */
     public SessionStore(DataSource dataSource, String app, ValueSealer sealer) {
+        this(dataSource, app, sealer, System::currentTimeMillis);
+    }
+
+    /** With {@code clock} as this node's clock: tests give one that is wrong. */
+    SessionStore(DataSource dataSource, String app, ValueSealer sealer, LongSupplier clock) {
         this.dataSource = dataSource;
         this.app = app;
         this.sealer = sealer;
+        this.clock = clock;
     }
 
     public String app() {
@@ -226,21 +243,25 @@ public final class SessionStore {
 
     /** @return the index of the next parameter */
     private int bindCreate(PreparedStatement ps, Checkpoint c) throws SQLException {
+        long now = clock.getAsLong();
         ps.setString(1, app);
         ps.setString(2, c.id());
-        ps.setLong(3, c.createdAt());
-        ps.setLong(4, c.lastAccess());
+        ps.setLong(3, DatabaseClock.offset(c.createdAt(), now));
+        ps.setLong(4, DatabaseClock.offset(c.lastAccess(), now));
         ps.setInt(5, c.maxInactive());
-        ps.setLong(6, c.expiresAt());
-        return 7;
+        ps.setInt(6, c.maxInactive());
+        ps.setLong(7, DatabaseClock.offset(c.lastAccess(), now));
+        ps.setInt(8, c.maxInactive());
+        return 9;
     }
 
     /** @return the index of the next parameter */
     private int bindUpdate(PreparedStatement ps, Checkpoint c) throws SQLException {
-        ps.setLong(1, c.lastAccess());
+        long lastAccess = DatabaseClock.offset(c.lastAccess(), clock.getAsLong());
+        ps.setLong(1, lastAccess);
         ps.setInt(2, c.maxInactive());
         ps.setInt(3, c.maxInactive());
-        ps.setLong(4, c.lastAccess());
+        ps.setLong(4, lastAccess);
         ps.setInt(5, c.maxInactive());
         ps.setString(6, app);
         ps.setString(7, c.id());
@@ -260,15 +281,17 @@ public final class SessionStore {
     private StoredSession readSession(PreparedStatement ps, String id) throws SQLException {
         ps.setString(1, app);
         ps.setString(2, id);
+        long now = clock.getAsLong();
         try (ResultSet rs = ps.executeQuery()) {
             if (!rs.next()) {
                 return null;
             }
+            long databaseNow = rs.getLong(10);
             long version = rs.getLong(1);
-            long createdAt = rs.getLong(2);
-            long lastAccess = rs.getLong(3);
+            long createdAt = DatabaseClock.toLocal(rs.getLong(2), databaseNow, now);
+            long lastAccess = DatabaseClock.toLocal(rs.getLong(3), databaseNow, now);
             int maxInactive = rs.getInt(4);
-            long expiresAt = rs.getLong(5);
+            long expiresAt = DatabaseClock.toLocal(rs.getLong(5), databaseNow, now);
             Map<String, StoredAttribute> attributes = new HashMap<>();
             do {
                 String name = rs.getString(6);
@@ -286,8 +309,9 @@ public final class SessionStore {
             try (PreparedStatement ps = con.prepareStatement(SELECT_STAMP)) {
                 ps.setString(1, app);
                 ps.setString(2, id);
+                long now = clock.getAsLong();
                 try (ResultSet rs = ps.executeQuery()) {
-                    return rs.next() ? new Stamp(rs.getLong(1), rs.getLong(2), rs.getLong(3)) : null;
+                    return rs.next() ? Stamp.read(rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getLong(4), now) : null;
                 }
             }
         });
@@ -297,8 +321,9 @@ public final class SessionStore {
     public boolean touch(String id, long lastAccess, long expiresAt) throws SQLException {
         return timed(con -> {
             try (PreparedStatement ps = con.prepareStatement(TOUCH)) {
-                ps.setLong(1, lastAccess);
-                ps.setLong(2, expiresAt);
+                long now = clock.getAsLong();
+                ps.setLong(1, DatabaseClock.offset(lastAccess, now));
+                ps.setLong(2, DatabaseClock.offset(expiresAt, now));
                 ps.setString(3, app);
                 ps.setString(4, id);
                 return ps.executeUpdate() > 0;
@@ -317,17 +342,17 @@ public final class SessionStore {
     }
 
     /**
-     * Deletes the stored session only if its stored expiry has passed, so that a node holding an
-     * old copy never removes a session another node kept alive.
+     * Deletes the stored session only if its stored expiry has passed by the database's clock, so
+     * that a node holding an old copy, or a node with a wrong clock, never removes a session
+     * another node kept alive.
      *
      * @return whether this call deleted it
      */
-    public boolean deleteIfExpired(String id, long now) throws SQLException {
+    public boolean deleteIfExpired(String id) throws SQLException {
         return timed(con -> {
             try (PreparedStatement ps = con.prepareStatement(DELETE_IF_EXPIRED)) {
                 ps.setString(1, app);
                 ps.setString(2, id);
-                ps.setLong(3, now);
                 try (ResultSet rs = ps.executeQuery()) {
                     return rs.next();
                 }
@@ -340,6 +365,21 @@ public final class SessionStore {
         timed(con -> {
             try (PreparedStatement ps = con.prepareStatement("SELECT 1")) {
                 return singleLong(ps);
+            }
+        });
+    }
+
+    /**
+     * How far this node's clock is ahead of the database's (negative: behind), against the middle
+     * of the round trip.
+     */
+    public long clockSkewMillis() throws SQLException {
+        return timed(con -> {
+            try (PreparedStatement ps = con.prepareStatement("SELECT " + NOW)) {
+                long sent = clock.getAsLong();
+                long databaseNow = singleLong(ps);
+                long received = clock.getAsLong();
+                return (sent + received) / 2 - databaseNow;
             }
         });
     }
@@ -362,24 +402,25 @@ public final class SessionStore {
     }
 
     /**
-     * Removes up to {@code limit} expired sessions in one transaction and returns them. Rows are
-     * taken with {@code FOR UPDATE SKIP LOCKED}: nodes sweeping at once take disjoint rows, so each
-     * expired session is returned to exactly one node.
+     * Removes up to {@code limit} sessions expired by the database's clock in one transaction and
+     * returns them. Rows are taken with {@code FOR UPDATE SKIP LOCKED}: nodes sweeping at once take
+     * disjoint rows, so each expired session is returned to exactly one node.
      */
-    public List<ExpiredSession> sweepExpired(long now, int limit) throws SQLException {
+    public List<ExpiredSession> sweepExpired(int limit) throws SQLException {
         return timed(con -> {
             con.setAutoCommit(false);
             try {
                 Map<String, ExpiredSession> expired = new LinkedHashMap<>();
                 try (PreparedStatement ps = con.prepareStatement(LOCK_EXPIRED)) {
                     ps.setString(1, app);
-                    ps.setLong(2, now);
-                    ps.setInt(3, limit);
+                    ps.setInt(2, limit);
+                    long now = clock.getAsLong();
                     try (ResultSet rs = ps.executeQuery()) {
                         while (rs.next()) {
                             String id = rs.getString(1);
-                            expired.put(id, new ExpiredSession(id, rs.getLong(2), rs.getLong(3), rs.getInt(4),
-                                    new HashMap<>()));
+                            long databaseNow = rs.getLong(5);
+                            expired.put(id, new ExpiredSession(id, DatabaseClock.toLocal(rs.getLong(2), databaseNow, now),
+                                    DatabaseClock.toLocal(rs.getLong(3), databaseNow, now), rs.getInt(4), new HashMap<>()));
                         }
                     }
                 }

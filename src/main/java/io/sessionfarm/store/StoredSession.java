@@ -3,7 +3,7 @@ package io.sessionfarm.store;
 import java.util.Map;
 
 /**
- * A session as the store holds it.
+ * A session as the store holds it, with its times on this node's clock.
  *
  * @param attributes by name; each carries the session version that last wrote it
  */
@@ -19,7 +19,13 @@ public record StoredSession(String id, long version, long createdAt, long lastAc
         return expiresAt <= System.currentTimeMillis();
     }
 
-    /** The cheap part of a stored session, read to check that a local copy is current. */
+    /** The cheap part of a stored session, read to check that a local copy is current; times on this node's clock. */
     public record Stamp(long version, long lastAccess, long expiresAt) {
+
+        /** From the stored times, read with the database's now at this node's {@code localNow}. */
+        public static Stamp read(long version, long lastAccess, long expiresAt, long databaseNow, long localNow) {
+            return new Stamp(version, DatabaseClock.toLocal(lastAccess, databaseNow, localNow),
+                    DatabaseClock.toLocal(expiresAt, databaseNow, localNow));
+        }
     }
 }

@@ -1,5 +1,7 @@
 package io.sessionfarm.tls;
 
+import static io.sessionfarm.store.DatabaseClock.NOW;
+
 import java.nio.ByteBuffer;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -21,7 +23,6 @@ final class TlsSessionStore {
     record Row(int keyId, byte[] blob) {
     }
 
-    private static final String NOW = "(extract(epoch from statement_timestamp()) * 1000)::bigint";
 
     private final DataSource dataSource;
 

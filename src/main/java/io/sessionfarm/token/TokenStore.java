@@ -1,5 +1,7 @@
 package io.sessionfarm.token;
 
+import static io.sessionfarm.store.DatabaseClock.NOW;
+
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -38,7 +40,6 @@ final class TokenStore {
     record Handoff(String sessionId, long createdAt, String target) {
     }
 
-    private static final String NOW = "(extract(epoch from statement_timestamp()) * 1000)::bigint";
     /** Wraps a statement on one family row (its CTE named t) to return the row, the time and the session's stamp. */
     private static final String WITH_STAMP = """
             WITH t AS (%s)
@@ -144,12 +145,13 @@ final class TokenStore {
             for (int i = 0; i < args.length; i++) {
                 ps.setObject(i + 1, args[i]);
             }
+            long now = System.currentTimeMillis();
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
                     return null;
                 }
                 long version = rs.getLong(10);
-                Stamp stamp = rs.wasNull() ? null : new Stamp(version, rs.getLong(11), rs.getLong(12));
+                Stamp stamp = rs.wasNull() ? null : Stamp.read(version, rs.getLong(11), rs.getLong(12), rs.getLong(9), now);
                 return new Family(rs.getBytes(1), rs.getString(2), rs.getBytes(3), rs.getLong(4), rs.getLong(5),
                         rs.getBytes(6), rs.getLong(7), rs.getLong(8), rs.getLong(9), stamp);
             }

@@ -23,7 +23,7 @@ class FarmManagerMBeanTest {
         for (String name : Set.of("activeSessions", "checkpointsOnCreate", "checkpointsByInterval",
                 "checkpointsByUpdates", "checkpointsByRequests", "checkpointsSkippedUnchanged", "loadsFromStore",
                 "storeLatencyMillis", "storeFailures", "conflicts", "owedCheckpoints", "storeAvailable", "lossBound",
-                "expiredBySweep")) {
+                "expiredBySweep", "clockSkewMillis")) {
             assertTrue(readable.contains(name), name + " missing from " + readable);
         }
         assertFalse(readable.contains("password"), "the password must not be readable over JMX");

@@ -161,15 +161,44 @@ class SessionStoreTest {
         assertTrue(store.touch("touch", later - 1800_000, later));
         StoredSession.Stamp stamp = store.stamp("touch");
         assertEquals(1, stamp.version());
-        assertEquals(later, stamp.expiresAt());
+        assertEquals(later, stamp.expiresAt(), 1000, "stored on the database's clock, read back on this node's");
     }
 
     @Test
     void aStaleNodeCannotDeleteASessionKeptAliveElsewhere() throws Exception {
         store.save(checkpoint("alive", 0, Map.of(), Set.of()));
-        assertFalse(store.deleteIfExpired("alive", System.currentTimeMillis()));
-        assertTrue(store.deleteIfExpired("alive", System.currentTimeMillis() + 3_600_000));
-        assertNull(store.stamp("alive"));
+        assertFalse(store.deleteIfExpired("alive"));
+        long past = System.currentTimeMillis() - 3_600_000;
+        store.save(new Checkpoint("idle", 0, past, past, 60, Map.of(), Set.of()));
+        assertTrue(store.deleteIfExpired("idle"));
+        assertNull(store.stamp("idle"));
+    }
+
+    /** A node 45 minutes ahead, and one 45 minutes behind, of the database and of a third node. */
+    @Test
+    void nodesWithWrongClocksStoreTheRightTimesAndExpireNothingAlive() throws Exception {
+        long skew = 45 * 60_000L;
+        SessionStore ahead = new SessionStore(database.dataSource(), "localhost/skew", null,
+                () -> System.currentTimeMillis() + skew);
+        SessionStore behind = new SessionStore(database.dataSource(), "localhost/skew", null,
+                () -> System.currentTimeMillis() - skew);
+        SessionStore right = new SessionStore(database.dataSource(), "localhost/skew");
+        long now = System.currentTimeMillis();
+        right.save(new Checkpoint("used", 0, now, now, 600, Map.of("a", bytes("1")), Set.of()));
+
+        assertTrue(ahead.sweepExpired(100).isEmpty(), "the fast node's sweep takes nothing alive");
+        assertFalse(ahead.deleteIfExpired("used"));
+        assertEquals(now + skew, ahead.load("used").lastAccess(), 1000, "read back on the fast node's clock");
+        assertEquals(now - skew, behind.stamp("used").lastAccess(), 1000, "and on the slow node's");
+
+        // Written by the slow node when its clock said "now": stored as the database's now, so
+        // the session ends on time, by the database's clock, whichever node sweeps.
+        long slowNow = System.currentTimeMillis() - skew;
+        behind.save(new Checkpoint("short", 0, slowNow, slowNow, 1, Map.of("a", bytes("1")), Set.of()));
+        assertEquals(System.currentTimeMillis() + 1000, right.stamp("short").expiresAt(), 1000);
+        assertTrue(right.sweepExpired(100).isEmpty(), "not expired yet");
+        Thread.sleep(1500);
+        assertEquals(List.of("short"), right.sweepExpired(100).stream().map(SessionStore.ExpiredSession::id).toList());
     }
 
     @Test
@@ -187,7 +216,7 @@ class SessionStoreTest {
                 runs.add(nodes.submit(() -> {
                     List<SessionStore.ExpiredSession> batch;
                     do {
-                        batch = sweeping.sweepExpired(System.currentTimeMillis(), 100);
+                        batch = sweeping.sweepExpired(100);
                         batch.forEach(expired -> {
                             assertEquals(Set.of("a"), expired.attributes().keySet(), "listeners need the attributes");
                             taken.add(expired.id());
@@ -204,7 +233,7 @@ class SessionStoreTest {
         }
         assertEquals(1200, taken.size(), "no session taken twice");
         assertEquals(1200, new HashSet<>(taken).size());
-        assertTrue(sweeping.sweepExpired(System.currentTimeMillis(), 100).isEmpty());
+        assertTrue(sweeping.sweepExpired(100).isEmpty());
     }
 
     @Test
