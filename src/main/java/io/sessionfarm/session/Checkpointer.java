@@ -56,14 +56,16 @@ final class Checkpointer {
     /**
      * Writes what changed in the session. Serialized per session; on a store failure the changes
      * stay owed and are found again by the next attempt.
+     *
+     * @param byRequest at the end of a request that still counts as using the session
      */
-    void checkpoint(FarmSession session, Trigger trigger, long now) {
+    void checkpoint(FarmSession session, Trigger trigger, long now, boolean byRequest) {
         session.checkpointLock.lock();
         try {
             if (!session.isLive()) {
                 return;
             }
-            Delta delta = session.collectChanges();
+            Delta delta = session.collectChanges(byRequest);
             if (delta.isEmpty() && session.isStored()) {
                 skippedUnchanged.increment();
                 session.nothingToCheckpoint(now);

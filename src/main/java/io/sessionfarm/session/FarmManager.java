@@ -73,6 +73,9 @@ public class FarmManager extends ManagerBase {
         void sessionCreated(Session session);
 
         void sessionIdChanged(Session session, String oldId);
+
+        /** The session ended on this node (invalidated, or expired by this node): farm-wide. */
+        void sessionEnded(String sessionId);
     }
 
     static final StringManager messages = StringManager.getManager(FarmManager.class);
@@ -382,7 +385,7 @@ public class FarmManager extends ManagerBase {
             long now = System.currentTimeMillis();
             for (Session session : findSessions()) {
                 if (session instanceof FarmSession farmSession && farmSession.mayHaveChanged()) {
-                    checkpointer.checkpoint(farmSession, Trigger.STOP, now);
+                    checkpointer.checkpoint(farmSession, Trigger.STOP, now, false);
                 }
             }
             int owed = getOwedCheckpoints();
@@ -474,9 +477,18 @@ public class FarmManager extends ManagerBase {
     protected void changeSessionId(Session session, String newId, boolean notifySessionListeners,
             boolean notifyContainerListeners) {
         String oldId = session.getIdInternal();
-        super.changeSessionId(session, newId, notifySessionListeners, notifyContainerListeners);
         if (session instanceof FarmSession farmSession && checkpointer != null) {
-            checkpointer.renamed(farmSession, oldId, newId);
+            // No checkpoint may run between the new id in memory and the row's move: it would find
+            // no row under the new id and take the session for gone.
+            farmSession.checkpointLock.lock();
+            try {
+                super.changeSessionId(session, newId, notifySessionListeners, notifyContainerListeners);
+                checkpointer.renamed(farmSession, oldId, newId);
+            } finally {
+                farmSession.checkpointLock.unlock();
+            }
+        } else {
+            super.changeSessionId(session, newId, notifySessionListeners, notifyContainerListeners);
         }
         for (Companion companion : companions) {
             companion.sessionIdChanged(session, oldId);
@@ -492,7 +504,7 @@ public class FarmManager extends ManagerBase {
         long now = System.currentTimeMillis();
         Trigger trigger = settings.policy().dueAfterRequest(session, now);
         if (trigger != null) {
-            checkpointer.checkpoint(session, trigger, now);
+            checkpointer.checkpoint(session, trigger, now, true);
         } else {
             checkpointer.extendExpiry(session, now);
         }
@@ -512,9 +524,9 @@ public class FarmManager extends ManagerBase {
             for (Session session : findSessions()) {
                 if (session instanceof FarmSession farmSession && farmSession.isLive()) {
                     if (farmSession.owed()) {
-                        checkpointer.checkpoint(farmSession, Trigger.RETRY, now);
+                        checkpointer.checkpoint(farmSession, Trigger.RETRY, now, false);
                     } else if (settings.policy().dueByTime(farmSession, now) != null) {
-                        checkpointer.checkpoint(farmSession, Trigger.INTERVAL, now);
+                        checkpointer.checkpoint(farmSession, Trigger.INTERVAL, now, false);
                     }
                 }
             }
@@ -573,12 +585,12 @@ public class FarmManager extends ManagerBase {
                 session.expire(true); // this node removed the row, so this node fires the listeners
             } else {
                 // Not expired by the database's clock: kept alive elsewhere, or this node's idle
-                // judgement was early. A copy another node has since changed is dropped and
-                // loaded anew when next asked for; a current one stays.
+                // judgement was early. The copy stays; one that another node has since changed
+                // is brought up to date by the next request's check, as an idle copy always is.
                 Stamp stamp = store.stamp(id);
-                if (stamp == null || stamp.version() != session.storedVersion()) {
+                if (stamp == null) {
                     goneElsewhere(session);
-                } else {
+                } else if (stamp.version() == session.storedVersion()) {
                     session.accessedElsewhere(stamp.lastAccess(), stamp.expiresAt());
                 }
             }
@@ -627,10 +639,13 @@ public class FarmManager extends ManagerBase {
 
     /** Called by {@link FarmSession#expire(boolean)}: an invalidated session leaves the store too. */
     void sessionEnded(FarmSession session) {
+        String id = session.getIdInternal();
+        for (Companion companion : companions) {
+            companion.sessionEnded(id);
+        }
         if (session.storeRowRemoved() || store == null) {
             return;
         }
-        String id = session.getIdInternal();
         try {
             store.delete(id);
             gate.succeeded();

@@ -51,6 +51,15 @@ public class FarmSession extends StandardSession {
     private final transient Set<String> readNames = ConcurrentHashMap.newKeySet();
     /** Names whose current value could not be serialized; not retried until set again. */
     private final transient Set<String> unserializable = ConcurrentHashMap.newKeySet();
+    /**
+     * Names whose newest stored value this node could not read: not served from an older copy, and
+     * neither written nor removed from here until the application sets them again.
+     */
+    private final transient Set<String> unreadable = ConcurrentHashMap.newKeySet();
+    /** Names a request is setting or removing right now: a merge never replaces their value. */
+    private final transient Map<String, Integer> changing = new ConcurrentHashMap<>();
+    /** Requests using this copy now: their read marks must outlive other requests' checkpoints. */
+    private final transient AtomicInteger inFlight = new AtomicInteger();
     private final transient AtomicInteger updatesSinceCheckpoint = new AtomicInteger();
     private final transient AtomicInteger requestsSinceCheckpoint = new AtomicInteger();
 
@@ -88,32 +97,45 @@ public class FarmSession extends StandardSession {
 
     @Override
     public void setAttribute(String name, Object value, boolean notify) {
-        if (value != null && name != null) {
-            changedNames.add(name); // before the value: a merge running now must not replace it
+        if (value == null || name == null) {
+            super.setAttribute(name, value, notify);
+            return;
         }
-        super.setAttribute(name, value, notify);
-        if (value != null) {
-            recordUpdate(name); // again after: a checkpoint may have taken the mark before the value was in
+        changing.merge(name, 1, Integer::sum); // before the value: a merge running now must not replace it
+        try {
+            super.setAttribute(name, value, notify);
+        } finally {
+            recordUpdate(name); // after: a checkpoint may have taken the mark before the value was in
+            changing.computeIfPresent(name, (key, n) -> n == 1 ? null : n - 1);
         }
     }
 
     @Override
     protected void removeAttributeInternal(String name, boolean notify) {
-        boolean present = attributes.containsKey(name);
-        boolean tracked = present && isValid && !expiring;
-        if (tracked) {
-            changedNames.add(name);
+        boolean tracked = attributes.containsKey(name) && isValid && !expiring;
+        if (!tracked) {
+            super.removeAttributeInternal(name, notify);
+            return;
         }
-        super.removeAttributeInternal(name, notify);
-        if (tracked) {
+        changing.merge(name, 1, Integer::sum);
+        try {
+            super.removeAttributeInternal(name, notify);
+        } finally {
             recordUpdate(name);
+            changing.computeIfPresent(name, (key, n) -> n == 1 ? null : n - 1);
         }
     }
 
     private void recordUpdate(String name) {
         changedNames.add(name);
         unserializable.remove(name);
+        unreadable.remove(name);
         updatesSinceCheckpoint.incrementAndGet();
+    }
+
+    /** Changed here and not written yet, or being changed right now. */
+    private boolean changedHere(String name) {
+        return changedNames.contains(name) || changing.containsKey(name);
     }
 
     @Override
@@ -201,11 +223,14 @@ public class FarmSession extends StandardSession {
      * checkpoint is too, which catches objects changed in place. Other values cannot have changed
      * and are not touched. Call under {@link #checkpointLock}.
      */
-    Delta collectChanges() {
+    Delta collectChanges(boolean byRequest) {
         Set<String> drained = new HashSet<>(changedNames);
         changedNames.removeAll(drained);
         Set<String> read = new HashSet<>(readNames);
-        readNames.removeAll(read);
+        if (inFlight.get() <= (byRequest ? 1 : 0)) {
+            // Another request may still change what it read, in place: its marks stay until it is done.
+            readNames.removeAll(read);
+        }
         boolean timeout = timeoutChanged;
         timeoutChanged = false;
         Map<String, byte[]> writes = new HashMap<>();
@@ -216,7 +241,7 @@ public class FarmSession extends StandardSession {
             Object value = attribute.getValue();
             boolean explicit = drained.contains(name);
             Known stored = known.get(name);
-            if (!explicit && (unserializable.contains(name)
+            if (!explicit && (unserializable.contains(name) || unreadable.contains(name)
                     || stored != null && (AttributeCodec.isImmutable(value) || !read.contains(name)))) {
                 continue;
             }
@@ -241,7 +266,8 @@ public class FarmSession extends StandardSession {
             }
         }
         for (String name : known.keySet()) {
-            if (!attributes.containsKey(name)) {
+            // A value removed after it was serialized above: its removal waits for the next checkpoint.
+            if (!attributes.containsKey(name) && !writes.containsKey(name) && !unreadable.contains(name)) {
                 removals.add(name);
             }
         }
@@ -366,56 +392,71 @@ public class FarmSession extends StandardSession {
     }
 
     private boolean dropUnlessChangedHere(String name) {
-        boolean[] changedHere = {false};
+        boolean[] kept = {false};
         attributes.computeIfPresent(name, (key, value) -> {
-            changedHere[0] = changedNames.contains(key);
-            return changedHere[0] ? value : null;
+            kept[0] = changedHere(key);
+            return kept[0] ? value : null;
         });
-        return !changedHere[0];
+        unreadable.remove(name);
+        return !kept[0];
     }
 
     /**
      * Replaces the local value with the stored one, unless {@code force} is false and a request of
      * this node changed the attribute and has not written it. Either way the copy now knows the
-     * stored version. An unreadable value is skipped and left in the store.
+     * stored version. A value this node cannot read is left in the store and not served here from
+     * an older copy.
      *
      * @return false when the local value was kept because it was changed here
      */
     boolean takeStoredValue(String name, StoredAttribute stored, AttributeCodec codec, ClassLoader loader,
             boolean force) {
-        Known before = known.get(name);
+        Object value = null;
+        Exception unreadableBecause = null;
         if (stored.value() == null) {
-            farm().attributeUnreadable(this, name, new java.io.IOException(
-                    "its stored value cannot be decrypted: altered, or under a key not in this node's ring"));
-            skipUnreadable(name, stored, before);
-            return true;
+            unreadableBecause = new java.io.IOException(
+                    "its stored value cannot be decrypted: altered, or under a key not in this node's ring");
+        } else {
+            try {
+                value = codec.deserialize(stored.value(), loader);
+            } catch (Exception e) {
+                unreadableBecause = e;
+            }
         }
-        Object value;
-        try {
-            value = codec.deserialize(stored.value(), loader);
-        } catch (Exception e) {
-            farm().attributeUnreadable(this, name, e);
-            skipUnreadable(name, stored, before);
-            return true;
-        }
-        boolean[] changedHere = {false};
-        // Atomic with a request's put of the same name, which marks the name changed before it.
+        Object newValue = value;
+        boolean[] kept = {false};
+        // Atomic with a request's put of the same name, which marks the name changing before it.
         attributes.compute(name, (key, local) -> {
-            changedHere[0] = !force && changedNames.contains(key);
-            return changedHere[0] ? local : value;
+            kept[0] = !force && changedHere(key);
+            return kept[0] ? local : newValue;
         });
-        known.put(name, new Known(stored.version(), AttributeCodec.digest(stored.value())));
-        if (!changedHere[0]) {
-            unserializable.remove(name);
+        known.put(name, new Known(stored.version(), stored.value() == null ? null : AttributeCodec.digest(stored.value())));
+        if (kept[0]) {
+            return false;
         }
-        return !changedHere[0];
+        unserializable.remove(name);
+        if (unreadableBecause != null) {
+            unreadable.add(name);
+            farm().attributeUnreadable(this, name, unreadableBecause);
+        } else {
+            unreadable.remove(name);
+        }
+        return true;
     }
 
-    /** Not tried again for this version; the local value, if any, is kept and not written over it. */
-    private void skipUnreadable(String name, StoredAttribute stored, Known before) {
-        if (before != null) {
-            known.put(name, new Known(stored.version(), before.digest()));
-        }
+    /** A request starts using this copy. */
+    @Override
+    public void access() {
+        inFlight.incrementAndGet();
+        super.access();
+        CheckpointValve.accessed(this);
+    }
+
+    /** A request is done with this copy. */
+    @Override
+    public void endAccess() {
+        super.endAccess();
+        inFlight.updateAndGet(n -> Math.max(0, n - 1));
     }
 
     /** Moves the access times forward to what another node recorded. */
@@ -425,12 +466,6 @@ public class FarmSession extends StandardSession {
             lastAccessedTime = lastAccess;
         }
         storedExpiresAt = Math.max(storedExpiresAt, expiresAt);
-    }
-
-    @Override
-    public void access() {
-        super.access();
-        CheckpointValve.accessed(this);
     }
 
     // ---- expiry ------------------------------------------------------------------------------

@@ -82,13 +82,13 @@ class CheckpointerTest {
         Node b = node(policy);
         FarmSession onA = newSession(a);
         onA.setAttribute(name, value);
-        a.checkpointer().checkpoint(onA, Trigger.CREATE, System.currentTimeMillis());
+        a.checkpointer().checkpoint(onA, Trigger.CREATE, System.currentTimeMillis(), true);
         return new TwoNodes(a, b, onA, b.copyOf(onA.getIdInternal()));
     }
 
     private static void write(Node node, FarmSession session, String name, String value) {
         session.setAttribute(name, value);
-        node.checkpointer().checkpoint(session, Trigger.REQUESTS, System.currentTimeMillis());
+        node.checkpointer().checkpoint(session, Trigger.REQUESTS, System.currentTimeMillis(), true);
     }
 
     @Test
@@ -96,11 +96,11 @@ class CheckpointerTest {
         Node node = node(ConflictPolicy.LAST_WRITER_WINS);
         FarmSession session = newSession(node);
         session.setAttribute("cart", new ArrayList<>(List.of("teapot")));
-        node.checkpointer().checkpoint(session, Trigger.CREATE, System.currentTimeMillis());
+        node.checkpointer().checkpoint(session, Trigger.CREATE, System.currentTimeMillis(), true);
         long operations = node.store().operations();
         for (int i = 0; i < 10; i++) {
             session.getAttribute("cart");
-            node.checkpointer().checkpoint(session, Trigger.REQUESTS, System.currentTimeMillis());
+            node.checkpointer().checkpoint(session, Trigger.REQUESTS, System.currentTimeMillis(), true);
         }
         assertEquals(operations, node.store().operations(), "reads without changes must not touch the store");
         assertEquals(10, node.checkpointer().skippedUnchanged.sum());
@@ -132,7 +132,7 @@ class CheckpointerTest {
                 runs.add(nodes.submit(() -> {
                     for (int i = 1; i <= rounds; i++) {
                         copy.setAttribute(name, i);
-                        node.checkpointer().checkpoint(copy, Trigger.REQUESTS, System.currentTimeMillis());
+                        node.checkpointer().checkpoint(copy, Trigger.REQUESTS, System.currentTimeMillis(), true);
                         // What the response is about to report must already be in the store.
                         assertFalse(copy.owed(), name + " round " + i + " left its change unwritten");
                     }
@@ -181,10 +181,10 @@ class CheckpointerTest {
         Node node = node(ConflictPolicy.LAST_WRITER_WINS);
         FarmSession session = newSession(node);
         session.setAttribute("x", "1");
-        node.checkpointer().checkpoint(session, Trigger.CREATE, System.currentTimeMillis());
+        node.checkpointer().checkpoint(session, Trigger.CREATE, System.currentTimeMillis(), true);
         long before = node.store().stamp(session.getIdInternal()).expiresAt();
         session.setMaxInactiveInterval(3);
-        node.checkpointer().checkpoint(session, Trigger.REQUESTS, System.currentTimeMillis());
+        node.checkpointer().checkpoint(session, Trigger.REQUESTS, System.currentTimeMillis(), true);
         var stored = node.store().load(session.getIdInternal());
         assertEquals(3, stored.maxInactive());
         assertTrue(stored.expiresAt() < before - 1_700_000, "the stored expiry follows the shorter timeout");

@@ -41,7 +41,7 @@ class FarmSessionTest {
 
     /** What a successful checkpoint records, as if the store had answered with {@code version}. */
     private Delta checkpoint(long version) {
-        Delta delta = session.collectChanges();
+        Delta delta = session.collectChanges(false);
         session.checkpointed(delta, version, System.currentTimeMillis());
         return delta;
     }
@@ -50,7 +50,7 @@ class FarmSessionTest {
     void setAttributeIsWrittenOnceThenNotAgain() {
         session.setAttribute("user", "ada");
         assertEquals(Set.of("user"), checkpoint(1).writes().keySet());
-        assertTrue(session.collectChanges().isEmpty());
+        assertTrue(session.collectChanges(false).isEmpty());
     }
 
     @Test
@@ -58,7 +58,7 @@ class FarmSessionTest {
         session.setAttribute("user", "ada");
         checkpoint(1);
         session.setAttribute("user", "ada");
-        assertTrue(session.collectChanges().isEmpty());
+        assertTrue(session.collectChanges(false).isEmpty());
     }
 
     @Test
@@ -69,7 +69,7 @@ class FarmSessionTest {
         @SuppressWarnings("unchecked")
         List<String> cart = (List<String>) session.getAttribute("cart");
         cart.add("cups");
-        Delta delta = session.collectChanges();
+        Delta delta = session.collectChanges(false);
         assertEquals(Set.of("cart"), delta.writes().keySet(), "only the changed attribute is rewritten");
     }
 
@@ -93,7 +93,7 @@ class FarmSessionTest {
         checkpoint(2);
         assertEquals(1, counting.writes, "not read, so it cannot have changed");
         session.getAttribute("big");
-        assertTrue(session.collectChanges().isEmpty(), "read but unchanged: compared, not written");
+        assertTrue(session.collectChanges(false).isEmpty(), "read but unchanged: compared, not written");
         assertEquals(2, counting.writes);
     }
 
@@ -102,7 +102,7 @@ class FarmSessionTest {
         session.setAttribute("user", "ada");
         checkpoint(1);
         session.removeAttribute("user");
-        Delta delta = session.collectChanges();
+        Delta delta = session.collectChanges(false);
         assertEquals(Set.of("user"), delta.removals());
         assertTrue(delta.writes().isEmpty());
     }
@@ -114,7 +114,7 @@ class FarmSessionTest {
         Delta delta = checkpoint(1);
         assertEquals(Set.of("user"), delta.writes().keySet());
         assertEquals(1, manager.getAttributesNotSerializable());
-        assertTrue(session.collectChanges().isEmpty(), "not retried until set again");
+        assertTrue(session.collectChanges(false).isEmpty(), "not retried until set again");
         assertEquals(Object.class, session.getAttribute("thread").getClass(), "still in memory");
     }
 
@@ -123,16 +123,16 @@ class FarmSessionTest {
         session.setAttribute("thing", "old");
         checkpoint(1);
         session.setAttribute("thing", new Object());
-        assertEquals(Set.of("thing"), session.collectChanges().removals());
+        assertEquals(Set.of("thing"), session.collectChanges(false).removals());
     }
 
     @Test
     void failedCheckpointKeepsItsChangesOwed() {
         session.setAttribute("user", "ada");
-        Delta delta = session.collectChanges();
+        Delta delta = session.collectChanges(false);
         session.checkpointFailed(delta);
         assertTrue(session.owed());
-        assertEquals(Set.of("user"), session.collectChanges().writes().keySet());
+        assertEquals(Set.of("user"), session.collectChanges(false).writes().keySet());
     }
 
     @Test
@@ -153,7 +153,7 @@ class FarmSessionTest {
         assertEquals("mine", session.getAttribute("b"), "our unwritten change is kept for the policy to settle");
         assertNull(session.getAttribute("gone"), "removed on the other node");
         assertEquals(2, session.storedVersion());
-        assertEquals(Set.of("b"), session.collectChanges().writes().keySet());
+        assertEquals(Set.of("b"), session.collectChanges(false).writes().keySet());
     }
 
     @Test
@@ -165,7 +165,7 @@ class FarmSessionTest {
         assertEquals("ok", session.getAttribute("good"));
         assertNull(session.getAttribute("bad"));
         assertEquals(1, manager.getAttributesUnreadable());
-        assertFalse(session.collectChanges().removals().contains("bad"), "an unreadable value is left in the store");
+        assertFalse(session.collectChanges(false).removals().contains("bad"), "an unreadable value is left in the store");
     }
 
     @Test

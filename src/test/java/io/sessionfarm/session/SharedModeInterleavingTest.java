@@ -33,11 +33,12 @@ import io.sessionfarm.store.StoredSession;
 
 /**
  * A model of shared mode: three simulated nodes (a Manager's loader and checkpointer each, one
- * real store), and clients that share one session, each incrementing its own attribute, every
- * request on another node, several clients at once. Random pauses between the steps of a request,
- * background checkpoints and dropped local copies vary the interleavings from run to run. Every
- * reply must be exactly one more than the client's last: a smaller one is a stale read, and a
- * final value short of the count is a lost update.
+ * real store), and clients that share one session, every request on another node, several clients
+ * at once. Each client has attributes of its own: a counter it sets, a list it changes in place,
+ * and an attribute it sets and removes in turn. Random pauses between the steps of a request,
+ * background checkpoints and dropped local copies vary the interleavings from run to run. Each
+ * request must find exactly what the client's previous request left: anything else is a stale read
+ * or a lost update.
  */
 class SharedModeInterleavingTest {
 
@@ -123,14 +124,6 @@ class SharedModeInterleavingTest {
         }
     }
 
-    private static String storedAttr(String id, String name) {
-        try {
-            StoredSession st = new SessionStore(database.dataSource(), "localhost/model").load(id);
-            var a = st.attributes().get(name);
-            return "v" + st.version() + " attr v" + a.version() + "=" + AttributeCodec.class.getName();
-        } catch (Exception e) { return e.toString(); }
-    }
-
     private static String createSession(Node node) {
         FarmSession session = (FarmSession) node.manager().createEmptySession();
         session.setValid(true);
@@ -140,18 +133,21 @@ class SharedModeInterleavingTest {
         node.manager().add(session);
         for (int c = 0; c < CLIENTS; c++) {
             session.setAttribute("c" + c, 0);
+            session.setAttribute("list-c" + c, new ArrayList<Integer>());
         }
-        node.checkpointer().checkpoint(session, Trigger.CREATE, System.currentTimeMillis());
+        node.checkpointer().checkpoint(session, Trigger.CREATE, System.currentTimeMillis(), true);
         return session.getIdInternal();
     }
 
     /**
-     * One request: find the session (the freshness check), read, add one, write back, end with the
-     * per-request checkpoint. Anything other than reading what the client was told last is an
-     * anomaly; the client goes on from what it read.
+     * One request, as Tomcat makes it: find the session (the freshness check), access it, read and
+     * change the client's attributes, end with the per-request checkpoint, end the access.
+     * Anything but what the client's previous request left is an anomaly; the client goes on from
+     * what it read.
      *
-     * @return what the reply tells the client
+     * @return what the reply tells the client: its counter
      */
+    @SuppressWarnings("unchecked")
     private static int increment(Node node, String id, String name, int told, Random random,
             Consumer<String> anomaly) {
         pause(random);
@@ -160,20 +156,43 @@ class SharedModeInterleavingTest {
             anomaly.accept("session not found");
             return told;
         }
-        pause(random);
-        Integer value = (Integer) session.getAttribute(name);
-        int read = value == null ? 0 : value;
-        if (read != told) {
-            anomaly.accept("read " + value + " after being told " + told);
+        session.access();
+        try {
+            pause(random);
+            Integer value = (Integer) session.getAttribute(name);
+            int read = value == null ? 0 : value;
+            if (read != told) {
+                anomaly.accept("read " + value + " after being told " + told);
+            }
+            List<Integer> list = (List<Integer>) session.getAttribute("list-" + name);
+            if (list == null || list.size() != told) {
+                anomaly.accept("its list, changed in place, has " + (list == null ? null : list.size())
+                        + " entries after being told " + told);
+            }
+            Object toggled = session.getAttribute("toggle-" + name);
+            if ((toggled != null) != (told % 2 == 1)) {
+                anomaly.accept("the attribute it " + (told % 2 == 1 ? "set" : "removed") + " last is "
+                        + (toggled == null ? "gone" : "there"));
+            }
+            pause(random);
+            session.setAttribute(name, read + 1);
+            if (list != null) {
+                list.add(read + 1); // no setAttribute: the checkpoint must notice
+            }
+            if ((read + 1) % 2 == 1) {
+                session.setAttribute("toggle-" + name, read + 1);
+            } else {
+                session.removeAttribute("toggle-" + name);
+            }
+            pause(random);
+            node.checkpointer().checkpoint(session, Trigger.REQUESTS, System.currentTimeMillis(), true);
+            if (session.owed()) {
+                anomaly.accept("its checkpoint was left owed");
+            }
+            return read + 1;
+        } finally {
+            session.endAccess();
         }
-        pause(random);
-        session.setAttribute(name, read + 1);
-        pause(random);
-        node.checkpointer().checkpoint(session, Trigger.REQUESTS, System.currentTimeMillis());
-        if (session.owed()) {
-            anomaly.accept("its checkpoint was left owed");
-        }
-        return read + 1;
     }
 
     /** Background work of the nodes: interval checkpoints, and now and then a local copy dropped. */
@@ -184,7 +203,7 @@ class SharedModeInterleavingTest {
                 if (random.nextInt(10) == 0) {
                     node.manager().remove(copy); // as after an eviction: the next request loads it anew
                 } else {
-                    node.checkpointer().checkpoint(copy, Trigger.INTERVAL, System.currentTimeMillis());
+                    node.checkpointer().checkpoint(copy, Trigger.INTERVAL, System.currentTimeMillis(), false);
                 }
             }
             pause(random);
