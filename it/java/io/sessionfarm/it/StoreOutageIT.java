@@ -124,8 +124,7 @@ class StoreOutageIT extends FarmTestBase {
             String log = log(node);
             assertTrue(count(log, "the session store is unreachable") >= 1, node.name());
             assertTrue(count(log, "the session store is reachable again") >= 1, node.name());
-            assertTrue(log.contains("token valve [localhost/]: the session store is unreachable"), node.name());
-            assertTrue(log.contains("token valve [localhost/]: the session store is reachable again"), node.name());
+            // The token valve shares the Manager's degraded mode, and its messages.
         }
     }
 

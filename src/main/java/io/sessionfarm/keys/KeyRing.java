@@ -104,16 +104,38 @@ public final class KeyRing {
 
     /** The key with this id, or null if this node does not know it (after one refresh, rate-limited). */
     public SecretKey find(int id) {
+        try {
+            return findOrRefresh(id);
+        } catch (SQLException e) {
+            return null;
+        }
+    }
+
+    /**
+     * The key with this id; if this node does not know it, the ring is read again first, at most
+     * once a second whatever the answer (unknown ids cost an attacker nothing to send).
+     *
+     * @return null if the key is not in the ring
+     * @throws SQLException if the ring could not be read
+     */
+    public SecretKey findOrRefresh(int id) throws SQLException {
         SecretKey key = keys.get(id);
-        if (key == null && System.currentTimeMillis() - lastRefresh > 1000) {
+        long now = System.currentTimeMillis();
+        if (key == null && now - lastRefresh > 1000) {
+            lastRefresh = now;
             try {
                 refresh(false);
-            } catch (SQLException | GeneralSecurityException e) {
+            } catch (GeneralSecurityException e) {
                 return null;
             }
             key = keys.get(id);
         }
         return key;
+    }
+
+    /** The key with this id if this node already holds it; never asks the database. */
+    public SecretKey known(int id) {
+        return keys.get(id);
     }
 
     /** Re-reads the ring; a key this node cannot unwrap is skipped and counted. */

@@ -686,6 +686,11 @@ public class FarmManager extends ManagerBase {
         return log;
     }
 
+    /** The store's degraded mode, for companions, which share it; null unless started. */
+    public StoreGate storeGate() {
+        return gate;
+    }
+
     /** The store's database, for companions; null unless started. */
     public Database database() {
         return database;

@@ -80,6 +80,16 @@ final class TokenStore {
     }
 
     /**
+     * A new token at login, with no predecessor: the token from before the login, sealed with the
+     * old session id, is then neither current nor a predecessor, and opens nothing.
+     */
+    Family rotateAtLogin(byte[] family, byte[] expected, byte[] next) throws SQLException {
+        return one(withStamp("UPDATE sessionfarm_token SET previous_token_id = NULL, previous_until = 0, token_id = ?,"
+                + " generation = generation + 1, issued_at = " + NOW + " WHERE app = ? AND family = ? AND token_id = ?"
+                + " RETURNING *"), next, app, family, expected);
+    }
+
+    /**
      * The common case in one round trip: rotates only if {@code expected} is current, is at least
      * {@code rotateAfterMillis} old, and neither timeout has passed. Null otherwise; the caller then
      * reads the row and decides.
@@ -109,9 +119,31 @@ final class TokenStore {
         update("DELETE FROM sessionfarm_token WHERE app = ? AND family = ?", app, family);
     }
 
-    /** The session changed its id (login): its families follow it. */
-    int renameSession(String oldId, String newId) throws SQLException {
-        return update("UPDATE sessionfarm_token SET session_id = ? WHERE app = ? AND session_id = ?", newId, app, oldId);
+    /**
+     * The session changed its id (login): the family of the browser that logged in follows it, with
+     * no grace left for its predecessor, and every other family of the session is revoked. With no
+     * family (a login outside a request this valve saw), every family is revoked.
+     *
+     * @return how many other families were revoked
+     */
+    int loggedIn(String oldId, String newId, byte[] keep) throws SQLException {
+        return update("""
+                WITH kept AS (
+                    UPDATE sessionfarm_token SET session_id = ?, previous_token_id = NULL, previous_until = 0
+                     WHERE app = ? AND family = ? AND session_id = ?
+                    RETURNING family)
+                DELETE FROM sessionfarm_token
+                 WHERE app = ? AND session_id = ? AND family NOT IN (SELECT family FROM kept)""",
+                newId, app, keep, oldId, app, oldId);
+    }
+
+    /**
+     * Keeps a session's families to the {@code max} most recently used: each redeemed hand-off
+     * makes one, and a session has no use for many.
+     */
+    int capFamilies(String sessionId, int max) throws SQLException {
+        return update("DELETE FROM sessionfarm_token WHERE app = ? AND family IN (SELECT family FROM sessionfarm_token"
+                + " WHERE app = ? AND session_id = ? ORDER BY issued_at DESC OFFSET ?)", app, app, sessionId, max);
     }
 
     void createHandoff(byte[] codeHash, String sessionId, long createdAt, String target, long ttlMillis)

@@ -69,6 +69,8 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     static final long HANDOFF_TTL_MILLIS = 30_000;
     private static final int MAX_COOKIES_TRIED = 3;
     private static final long CLEANUP_MILLIS = 60_000;
+    /** Families one session may have (one per browser that redeemed a hand-off): the least recently used go. */
+    static final int MAX_FAMILIES = 8;
 
     private static final ThreadLocal<Exchange> CURRENT = new ThreadLocal<>();
     private static final SecureRandom RANDOM = new SecureRandom();
@@ -89,6 +91,8 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     private StoreGate gate;
     /** Families made while the store was unreachable, written when it returns. */
     private final Map<String, Family> owedFamilies = new ConcurrentHashMap<>();
+    /** Sessions that ended while the store was unreachable: their families are revoked when it returns. */
+    private final java.util.Set<String> owedRevocations = ConcurrentHashMap.newKeySet();
 
     private final LongAdder verified = new LongAdder();
     private final LongAdder issued = new LongAdder();
@@ -98,6 +102,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     private final LongAdder rejectedUnknownKey = new LongAdder();
     private final LongAdder rejectedTampered = new LongAdder();
     private final LongAdder rejectedUnknownFamily = new LongAdder();
+    private final LongAdder rejectedBeforeLogin = new LongAdder();
     private final LongAdder closedIdle = new LongAdder();
     private final LongAdder closedAbsolute = new LongAdder();
     private final LongAdder replaysRevoked = new LongAdder();
@@ -175,9 +180,9 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
                     + " back on; tokens carry the session, so remove <tracking-mode> from web.xml");
         }
         this.manager = manager;
-        gate = new StoreGate(log, error -> "sessionfarm token valve [" + app + "]: the session store is unreachable ("
-                + error + "); authentic tokens keep their sessions, without rotation or replay checks, until it returns",
-                "sessionfarm token valve [" + app + "]: the session store is reachable again; tokens are verified and rotated");
+        // One degraded mode per context: once either the Manager or this valve finds the store
+        // down, neither makes request threads wait on it again until the probe finds it back.
+        gate = manager.storeGate();
         store = new TokenStore(manager.database().dataSource(), app);
         codec = new TokenCodec(settings.cookieName(), app);
         long tick = Math.clamp(settings.keyRotationMillis() / 4, 1000, 10_000);
@@ -252,11 +257,11 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         Exchange outer = CURRENT.get();
         CURRENT.set(x);
         try {
+            begin(x);
             if (path.equals(HANDOFF_PATH)) {
                 redeem(x);
                 return;
             }
-            begin(x);
             if (x.rejected && settings.rejectPaths().stream().anyMatch(path::startsWith)) {
                 plain(response, 401, "Your session has ended or its token was not accepted. Sign in again.");
                 return;
@@ -290,7 +295,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         for (Cookie cookie : cookies) {
             if (cookie.getName().equals(settings.cookieName()) && tried++ < MAX_COOKIES_TRIED) {
                 try {
-                    token = codec.open(cookie.getValue(), ring::find);
+                    token = codec.open(cookie.getValue(), this::key);
                     break;
                 } catch (BadToken e) {
                     rejectedCount(e.reason()).increment();
@@ -314,6 +319,23 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         } catch (SQLException e) {
             gate.failed(e);
             acceptWhileStoreDown(x, token);
+        }
+    }
+
+    /**
+     * A token key by id. An id this node does not know makes it read the ring again (at most once a
+     * second), but never while the store is down: then it is a bad token at once, or forged
+     * cookies would make request threads wait on the pool.
+     */
+    private javax.crypto.SecretKey key(int id) {
+        if (!gate.open()) {
+            return ring.known(id);
+        }
+        try {
+            return ring.findOrRefresh(id);
+        } catch (SQLException e) {
+            gate.failed(e);
+            return null;
         }
     }
 
@@ -347,6 +369,14 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             row = writeOwed(owedFamilies.get(HexFormat.of().formatHex(token.family())));
         }
         for (int attempt = 0; row != null && attempt < 3; attempt++) {
+            if (!token.sessionId().equals(row.sessionId())) {
+                // The family names another session than the token: the token is from before a
+                // login (which moved the family and left it no predecessor), or, if it is the
+                // current one, the row was altered by someone who can write the table. It opens nothing.
+                (token.sameToken(row.tokenId()) ? rejectedTampered : rejectedBeforeLogin).increment();
+                x.rejected = true;
+                return;
+            }
             if (token.sameToken(row.tokenId()) && token.generation() == row.generation()) {
                 if (closedByTime(row)) {
                     x.rejected = true;
@@ -354,7 +384,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
                 }
                 verified.increment();
                 boolean due = settings.rotateEveryResponse() || row.now() - row.issuedAt() >= settings.rotateAfterMillis()
-                        || token.keyId() != ring.primary().id() || !token.sessionId().equals(row.sessionId());
+                        || token.keyId() != ring.primary().id();
                 if (!due) {
                     x.accept(row, "current", false);
                     return;
@@ -434,7 +464,8 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
      * store returns. Counted and logged as degraded.
      */
     private void acceptWhileStoreDown(Exchange x, Token token) {
-        if (System.currentTimeMillis() - token.issuedAt() > settings.idleMillis()) {
+        if (System.currentTimeMillis() - token.issuedAt() > settings.idleMillis()
+                || owedRevocations.contains(token.sessionId())) {
             x.rejected = true;
             return;
         }
@@ -478,6 +509,12 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         x.accept(row, "issued", true);
     }
 
+    /**
+     * A login ({@code changeSessionId}): the family of the browser that logged in follows the new
+     * id with a new token, and no token minted before the login opens anything after it. Every
+     * other family of the session is revoked, so a family planted by a hand-off link, or a token
+     * captured before the login, dies here.
+     */
     @Override
     public void sessionIdChanged(Session session, String oldId) {
         if (!ready) {
@@ -489,27 +526,46 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             log.debug("sessionfarm token valve [" + app + "]: store down; the session's token families keep its old id");
             return;
         }
+        boolean ours = x != null && x.family != null && oldId.equals(x.family.sessionId());
         try {
-            store.renameSession(oldId, newId);
-            if (x != null && x.family != null && oldId.equals(x.family.sessionId())) {
-                String state = String.valueOf(x.request.getAttribute(STATE_ATTRIBUTE));
-                if (x.cookieValue != null) {
-                    // This response already carries a new token: seal it again with the new id rather
-                    // than rotate twice, which would turn the browser's parallel requests into replays.
-                    x.family = x.family.renamed(newId);
-                    sendCookie(x, x.family);
-                } else {
-                    // Always a new token at login: whatever was captured before is worth nothing after.
-                    Family next = store.rotate(x.family.family(), x.family.tokenId(), newId(), settings.graceMillis());
-                    if (next != null) {
-                        rotated.increment();
-                        x.accept(next, state, true);
-                    }
+            store.loggedIn(oldId, newId, ours ? x.family.family() : null);
+            if (!ours) {
+                return;
+            }
+            String state = String.valueOf(x.request.getAttribute(STATE_ATTRIBUTE));
+            if (x.cookieValue != null) {
+                // This response already carries a new token: seal it again with the new id rather
+                // than rotate twice, which would turn the browser's parallel requests into replays.
+                x.family = x.family.renamed(newId);
+                sendCookie(x, x.family);
+            } else {
+                Family next = store.rotateAtLogin(x.family.family(), x.family.tokenId(), newId());
+                if (next != null) {
+                    rotated.increment();
+                    x.accept(next, state, true);
                 }
             }
         } catch (SQLException e) {
             gate.failed(e);
         }
+    }
+
+    /** The session was invalidated or expired: every token of it, on every node, opens nothing. */
+    @Override
+    public void sessionEnded(String sessionId) {
+        if (!ready) {
+            return;
+        }
+        if (gate.open()) {
+            try {
+                store.revokeSession(sessionId);
+                gate.succeeded();
+                return;
+            } catch (SQLException e) {
+                gate.failed(e);
+            }
+        }
+        owedRevocations.add(sessionId);
     }
 
     // ---- the cookie ----------------------------------------------------------------------------
@@ -567,7 +623,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
      */
     private void handOff(Exchange x, Route route) throws IOException {
         Request request = x.request;
-        String target = request.getRequestURI() + (request.getQueryString() == null ? "" : "?" + request.getQueryString());
+        String target = localTarget(request);
         noReferrer(x.response);
         if (!gate.open()) {
             plain(x.response, 503, "This page is served by another node, and the hand-off cannot be prepared now. Try again shortly.");
@@ -577,6 +633,13 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             if (x.family == null || manager.findSession(x.family.sessionId()) == null) {
                 redirect(x.response, route.target() + target); // no session to carry
                 return;
+            }
+            // Issuing a code is a rotation: whoever used a copy of this token to get one has forked it,
+            // and the holder who goes on with the old token is then a reuse, once the grace is over.
+            Family next = store.rotate(x.family.family(), x.family.tokenId(), newId(), settings.graceMillis());
+            if (next != null) {
+                rotated.increment();
+                x.accept(next, String.valueOf(request.getAttribute(STATE_ATTRIBUTE)), true);
             }
             String code = Base64.getUrlEncoder().withoutPadding().encodeToString(newBytes(32));
             store.createHandoff(sha256(code), x.family.sessionId(), x.family.createdAt(), target, HANDOFF_TTL_MILLIS);
@@ -609,15 +672,48 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
                 plain(x.response, 410, "This hand-off link was already used or has expired. Go back and follow the link again.");
                 return;
             }
+            if (x.family != null) {
+                // The browser already holds a session here. A link never replaces it: its own
+                // session goes on, the same one or not (a link can be anyone's).
+                if (!handoff.sessionId().equals(x.family.sessionId())) {
+                    handoffsRefused.increment();
+                }
+                redirect(x.response, safeTarget(handoff.target()));
+                return;
+            }
             Family row = store.create(newId(), handoff.sessionId(), newId(), handoff.createdAt());
+            store.capFamilies(handoff.sessionId(), MAX_FAMILIES);
             handoffsRedeemed.increment();
             issued.increment();
             x.accept(row, "handoff", true);
-            redirect(x.response, handoff.target());
+            redirect(x.response, safeTarget(handoff.target()));
         } catch (SQLException e) {
             gate.failed(e);
             plain(x.response, 503, "The session store is unavailable. Try again shortly.");
         }
+    }
+
+    /**
+     * Where the browser goes after the hand-off, on the receiving node: the request's path as
+     * Tomcat normalized it (not the raw text, in which {@code //host/..} would leave the farm),
+     * re-encoded, and its query.
+     */
+    private static String localTarget(Request request) {
+        String path = request.getContextPath() + pathOf(request);
+        String encoded;
+        try {
+            encoded = new java.net.URI(null, null, path, null).getRawPath();
+        } catch (java.net.URISyntaxException e) {
+            encoded = "/";
+        }
+        return safeTarget(encoded + (request.getQueryString() == null ? "" : "?" + request.getQueryString()));
+    }
+
+    /** A path on this node, never another host: anything but a path starting with one {@code /} becomes {@code /}. */
+    static String safeTarget(String target) {
+        boolean local = target != null && target.startsWith("/") && !target.startsWith("//") && !target.startsWith("/\\")
+                && target.chars().noneMatch(c -> c < 0x21 || c == 0x7f);
+        return local ? target : "/";
     }
 
     private static void noReferrer(Response response) {
@@ -650,6 +746,10 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             }
             for (Family owed : owedFamilies.values()) {
                 writeOwed(owed);
+            }
+            for (String sessionId : owedRevocations) {
+                store.revokeSession(sessionId);
+                owedRevocations.remove(sessionId);
             }
             gate.succeeded();
         } catch (SQLException e) {
@@ -719,6 +819,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     public long getRejectedUnknownKey() { return rejectedUnknownKey.sum(); }
     public long getRejectedTampered() { return rejectedTampered.sum(); }
     public long getRejectedUnknownFamily() { return rejectedUnknownFamily.sum(); }
+    public long getRejectedBeforeLogin() { return rejectedBeforeLogin.sum(); }
     public long getClosedByIdleTimeout() { return closedIdle.sum(); }
     public long getClosedByAbsoluteTimeout() { return closedAbsolute.sum(); }
     public long getReplaysRevoked() { return replaysRevoked.sum(); }

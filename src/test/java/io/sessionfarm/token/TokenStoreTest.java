@@ -78,16 +78,36 @@ class TokenStoreTest {
     }
 
     @Test
-    void sessionIdChangesAndRevocationReachEveryFamily() throws Exception {
-        byte[] first = id();
-        byte[] second = id();
-        store.create(first, "OLD", id(), 0);
-        store.create(second, "OLD", id(), 0);
-        assertEquals(2, store.renameSession("OLD", "NEW"));
-        assertEquals("NEW", store.read(first).sessionId());
+    void aLoginKeepsOnlyTheFamilyThatLoggedInWithoutGraceAndRevocationReachesEveryFamily() throws Exception {
+        byte[] mine = id();
+        byte[] planted = id();
+        store.create(mine, "OLD", id(), 0);
+        store.create(planted, "OLD", id(), 0);
+        store.rotate(mine, store.read(mine).tokenId(), id(), 60_000);
+        assertEquals(1, store.loggedIn("OLD", "NEW", mine), "the other family is revoked");
+        Family kept = store.read(mine);
+        assertEquals("NEW", kept.sessionId());
+        assertNull(kept.previousTokenId(), "the pre-login token has no grace left");
+        assertNull(store.read(planted));
+        store.create(planted, "NEW", id(), 0);
         assertEquals(2, store.revokeSession("NEW"));
-        assertNull(store.read(first));
-        assertNull(store.read(second));
+        assertNull(store.read(mine));
+        assertNull(store.read(planted));
+    }
+
+    @Test
+    void aSessionKeepsItsMostRecentlyUsedFamiliesOnly() throws Exception {
+        List<byte[]> families = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            byte[] family = id();
+            store.create(family, "CAPPED", id(), 0);
+            families.add(family);
+            Thread.sleep(5);
+        }
+        assertEquals(2, store.capFamilies("CAPPED", 3));
+        assertNull(store.read(families.get(0)));
+        assertNull(store.read(families.get(1)));
+        assertNotNull(store.read(families.get(4)));
     }
 
     @Test
