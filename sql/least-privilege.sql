@@ -17,6 +17,10 @@ EXCEPTION WHEN duplicate_object THEN
 END
 $$;
 
+-- Nobody but the owner creates objects in the schema (PostgreSQL 14 and older let PUBLIC do so):
+-- otherwise any login could plant a function or table that shadows one the nodes use.
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+
 GRANT USAGE ON SCHEMA public TO sessionfarm_node;
 GRANT SELECT, INSERT, UPDATE, DELETE
     ON sessionfarm_session, sessionfarm_attribute, sessionfarm_token, sessionfarm_handoff, sessionfarm_key,

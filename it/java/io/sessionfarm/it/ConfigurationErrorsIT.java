@@ -18,6 +18,8 @@ class ConfigurationErrorsIT extends FarmTestBase {
     private static Farm.Node unreachable;
     private static Farm.Node tokenTypo;
     private static Farm.Node noMasterKey;
+    private static Farm.Node readableMasterKey;
+    private static java.nio.file.Path readableKeyFile;
 
     @BeforeAll
     static void startBrokenNodes() throws Exception {
@@ -28,7 +30,13 @@ class ConfigurationErrorsIT extends FarmTestBase {
         unreachable = farm.create("unreachable", Farm.freePort(0), fixture("context-unreachable.xml"));
         tokenTypo = farm.create("token-typo", Farm.freePort(0), fixture("context-token-typo.xml"));
         noMasterKey = farm.create("no-master-key", Farm.freePort(0), fixture("context-token-no-master-key.xml"));
-        nodes.addAll(List.of(typo, outOfRange, unreachable, tokenTypo, noMasterKey));
+        readableMasterKey = farm.create("readable-master-key", Farm.freePort(0));
+        readableKeyFile = farm.masterKeyFile().resolveSibling("readable.key");
+        java.nio.file.Files.copy(farm.masterKeyFile(), readableKeyFile, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        java.nio.file.Files.setPosixFilePermissions(readableKeyFile,
+                java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        farm.setProperty(readableMasterKey, "sessionfarm.masterKeyFile", readableKeyFile.toString());
+        nodes.addAll(List.of(typo, outOfRange, unreachable, tokenTypo, noMasterKey, readableMasterKey));
         for (Farm.Node node : nodes) {
             farm.start(node);
         }
@@ -69,6 +77,14 @@ class ConfigurationErrorsIT extends FarmTestBase {
     void misspeltTokenValveAttributeStopsTheContext() throws Exception {
         assertContextRefused(tokenTypo);
         assertTrue(log(tokenTypo).contains("unknown attribute(s) [rotateAftr] in <Valve>"), log(tokenTypo));
+    }
+
+    @Test
+    void aMasterKeyFileOthersCanReadStopsTheContextSayingHowToFixIt() throws Exception {
+        assertContextRefused(readableMasterKey);
+        String log = log(readableMasterKey);
+        assertTrue(log.contains("is open to its group or to others (rw-r--r--)")
+                && log.contains("chmod 600 " + readableKeyFile), log);
     }
 
     @Test

@@ -27,18 +27,26 @@ public final class SessionBenchmark {
     /** Which peer JARs a configuration needs in lib/. */
     enum Peers { NONE, POSTGRESQL_DRIVER, REDISSON }
 
-    /** One configuration to measure: a context.xml, peer JARs, extra properties, the request to load. */
-    record Variant(String name, String context, Peers peers, String properties, String path, String setupPath) {
+    /**
+     * One configuration to measure: a context.xml, peer JARs, extra properties, the request to
+     * load, and the plugin JAR (null: this build's).
+     */
+    record Variant(String name, String context, Peers peers, String properties, String path, String setupPath,
+            Path jar) {
         static Variant of(String name, String context, Peers peers, String properties) {
-            return new Variant(name, context, peers, properties, "/api/whoami", null);
+            return new Variant(name, context, peers, properties, "/api/whoami", null, null);
         }
 
         Variant requesting(String newPath) {
-            return new Variant(name, context, peers, properties, newPath, setupPath);
+            return new Variant(name, context, peers, properties, newPath, setupPath, jar);
         }
 
         Variant afterEachSessionIs(String setup) {
-            return new Variant(name, context, peers, properties, path, setup);
+            return new Variant(name, context, peers, properties, path, setup, jar);
+        }
+
+        Variant withJar(String label, Path otherJar) {
+            return new Variant(name + ", " + label, context, peers, properties, path, setupPath, otherJar);
         }
     }
 
@@ -81,6 +89,23 @@ public final class SessionBenchmark {
                     "sessionfarm-per-request.xml", Peers.NONE, STICKY).afterEachSessionIs("/api/fill?value=mutable")
                     .requesting("/api/get"));
 
+    /**
+     * A change's cost, side by side with an earlier build's JAR: shared and sticky mode at the
+     * per-request policy, each measured twice, the two builds in turn so that drift hits both.
+     */
+    static List<Variant> baseline(Path baselineJar) {
+        List<Variant> rows = new ArrayList<>();
+        for (int round = 1; round <= 2; round++) {
+            for (String mode : List.of(SHARED, STICKY)) {
+                Variant variant = Variant.of("sessionfarm, per request, " + mode.substring(mode.indexOf('=') + 1),
+                        "sessionfarm-per-request.xml", Peers.NONE, mode);
+                rows.add(variant.withJar("before (" + baselineJar.getFileName() + "), round " + round, baselineJar));
+                rows.add(variant.withJar("this build, round " + round, null));
+            }
+        }
+        return rows;
+    }
+
     private final Path root;
     private final Path peers;
     private final Farm farm;
@@ -115,6 +140,14 @@ public final class SessionBenchmark {
         try (Connection db = TestDatabase.connect(jdbcUrl); Statement st = db.createStatement()) {
             // The node logs in with its least-privilege role (Farm): PersistentManager needs its table too.
             st.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON tomcat_sessions TO sessionfarm_node");
+        }
+        if (variant.jar() != null) {
+            try (Stream<Path> libs = Files.list(node.base().resolve("lib"))) {
+                for (Path lib : libs.filter(l -> l.getFileName().toString().startsWith("sessionfarm")).toList()) {
+                    Files.delete(lib);
+                }
+            }
+            Files.copy(variant.jar(), node.base().resolve("lib").resolve(variant.jar().getFileName()));
         }
         for (Path lib : peerJars(variant.peers())) {
             Files.copy(lib, node.base().resolve("lib").resolve(lib.getFileName()));
@@ -195,14 +228,23 @@ public final class SessionBenchmark {
 
 
 
-    /** {@code SessionBenchmark ROOT PEERS_DIR SUITE SECONDS CONNECTIONS}; suite: managers or modes. */
+    /**
+     * {@code SessionBenchmark ROOT PEERS_DIR SUITE SECONDS CONNECTIONS [BASELINE_JAR]}; suite:
+     * managers, modes, or baseline (which needs the earlier build's JAR).
+     */
     public static void main(String[] args) throws Exception {
         Path root = Path.of(args[0]).toAbsolutePath();
         boolean managers = args[2].equals("managers");
         SessionBenchmark bench = new SessionBenchmark(root, Path.of(args[1]), Integer.parseInt(args[3]),
                 Integer.parseInt(args[4]), managers);
+        List<Variant> variants = switch (args[2]) {
+            case "managers" -> MANAGERS;
+            case "modes" -> MODES;
+            case "baseline" -> baseline(Path.of(args[5]).toAbsolutePath());
+            default -> throw new IllegalArgumentException("suite: managers, modes or baseline, not " + args[2]);
+        };
         List<Result> results = new ArrayList<>();
-        for (Variant variant : managers ? MANAGERS : MODES) {
+        for (Variant variant : variants) {
             System.err.println("measuring " + variant.name() + " ...");
             Result result = bench.measure(variant);
             System.err.println(row(result));

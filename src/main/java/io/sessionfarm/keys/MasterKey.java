@@ -5,9 +5,13 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.GeneralSecurityException;
 import java.util.Arrays;
 import java.util.Base64;
+import java.util.EnumSet;
+import java.util.Set;
 
 import javax.crypto.SecretKey;
 import javax.crypto.spec.SecretKeySpec;
@@ -61,10 +65,31 @@ public final class MasterKey {
         if (bytes.length != 32) {
             throw new IllegalArgumentException(source + " holds " + bytes.length + " bytes, not 32; " + HOW_TO_MAKE);
         }
+        if (file != null && !file.isBlank()) {
+            refuseIfOthersMayRead(Path.of(file), source);
+        }
         try {
             return new MasterKey(bytes);
         } finally {
             Arrays.fill(bytes, (byte) 0);
+        }
+    }
+
+    /** Whoever can read the file can open every stored key: only its owner may (mode 600 or 400). */
+    private static void refuseIfOthersMayRead(Path file, String source) {
+        Set<PosixFilePermission> permissions;
+        try {
+            permissions = Files.getPosixFilePermissions(file);
+        } catch (UnsupportedOperationException | IOException e) {
+            return; // not a POSIX file system: its own access control applies
+        }
+        Set<PosixFilePermission> others = EnumSet.of(PosixFilePermission.GROUP_READ, PosixFilePermission.GROUP_WRITE,
+                PosixFilePermission.GROUP_EXECUTE, PosixFilePermission.OTHERS_READ, PosixFilePermission.OTHERS_WRITE,
+                PosixFilePermission.OTHERS_EXECUTE);
+        others.retainAll(permissions);
+        if (!others.isEmpty()) {
+            throw new IllegalArgumentException(source + " is open to its group or to others (" + PosixFilePermissions
+                    .toString(permissions) + "); only its owner may read it: chmod 600 " + file);
         }
     }
 

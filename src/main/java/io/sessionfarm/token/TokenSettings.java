@@ -33,7 +33,9 @@ record TokenSettings(String masterKeyFile, String cookieName, boolean secure, St
         boolean secure = bool(raw, "secure", true);
         String cookieName = raw.get("cookieName");
         if (cookieName == null || cookieName.isBlank()) {
-            cookieName = secure && contextPath.isEmpty() ? "__Host-sessionfarm" : "sessionfarm";
+            // __Host- where it can be (root context): no subdomain can set or shadow it. Elsewhere
+            // __Secure-, which at least no plain-http page can set.
+            cookieName = !secure ? "sessionfarm" : contextPath.isEmpty() ? "__Host-sessionfarm" : "__Secure-sessionfarm";
         } else if (!cookieName.matches("[A-Za-z0-9_.!#$%&'*+^`|~-]{1,64}")) {
             throw invalid("cookieName", cookieName, "1 to 64 letters, digits or _ . - (a cookie name token)");
         } else if (cookieName.startsWith("__Host-") && !(secure && contextPath.isEmpty())) {

@@ -128,6 +128,8 @@ class KeyRingTest {
         assertThrows(IllegalArgumentException.class, () -> MasterKey.load(dir.resolve("absent.key").toString(), env::get));
         String good = Base64.getEncoder().encodeToString(new byte[32]);
         assertNotNull(MasterKey.load(null, Map.of(MasterKey.ENVIRONMENT_VARIABLE, good)::get));
-        assertNotNull(MasterKey.load(Files.writeString(dir.resolve("good.key"), good + "\n").toString(), env::get));
+        Path goodFile = Files.writeString(dir.resolve("good.key"), good + "\n");
+        Files.setPosixFilePermissions(goodFile, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        assertNotNull(MasterKey.load(goodFile.toString(), env::get));
     }
 }

@@ -31,7 +31,8 @@ class TokenSettingsTest {
         assertEquals(1_800_000, settings.idleMillis(), "the context's session timeout");
         assertEquals(28_800_000, settings.absoluteMillis());
         assertFalse(settings.rotateEveryResponse());
-        assertEquals("sessionfarm", TokenSettings.parse(Map.of(), "/shop", 1800).cookieName(), "__Host- needs Path=/");
+        assertEquals("__Secure-sessionfarm", TokenSettings.parse(Map.of(), "/shop", 1800).cookieName(),
+                "__Host- needs Path=/; elsewhere __Secure-");
         assertEquals("sessionfarm", TokenSettings.parse(Map.of("secure", "false"), "", 1800).cookieName());
         assertTrue(parse(Map.of("rotateAfter", "0")).rotateEveryResponse());
     }
