@@ -2,6 +2,7 @@ package io.sessionfarm.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -40,6 +41,8 @@ class TokenAttacksIT extends FarmTestBase {
     private static Farm.Node c;
     private static Farm.Node stickyA;
     private static Farm.Node stickyB;
+    private static Farm.Node pollA;
+    private static Farm.Node pollB;
     private static final ExecutorService threads = Executors.newFixedThreadPool(24);
 
     @BeforeAll
@@ -51,14 +54,16 @@ class TokenAttacksIT extends FarmTestBase {
         c = farm.create("attack-c", Farm.freePort(0), context);
         stickyA = farm.create("sticky-a", Farm.freePort(0), context);
         stickyB = farm.create("sticky-b", Farm.freePort(0), context);
-        for (Farm.Node node : List.of(a, b, c)) {
-            farm.setProperty(node, "sessionfarm.mode", "shared");
-        }
-        for (Farm.Node node : List.of(stickyA, stickyB)) {
-            farm.setProperty(node, "sessionfarm.mode", "sticky");
+        pollA = farm.create("poll-a", Farm.freePort(0), context);
+        pollB = farm.create("poll-b", Farm.freePort(0), context);
+        for (Farm.Node node : List.of(a, b, c, stickyA, stickyB, pollA, pollB)) {
+            boolean sticky = node == stickyA || node == stickyB;
+            boolean polling = node == pollA || node == pollB;
+            farm.setProperty(node, "sessionfarm.mode", sticky ? "sticky" : "shared");
+            farm.setProperty(node, "sessionfarm.rotateAfter", polling ? "3" : "60");
         }
         farm.route(List.of(a, b, c), "/api/report", c);
-        start(farm, List.of(a, b, c, stickyA, stickyB));
+        start(farm, List.of(a, b, c, stickyA, stickyB, pollA, pollB));
     }
 
     @AfterAll
@@ -194,6 +199,27 @@ class TokenAttacksIT extends FarmTestBase {
     }
 
     @Test
+    void aSealedValueCopiedIntoAnotherSessionsRowIsRefused() throws Exception {
+        String aliceMark = "alice" + System.nanoTime();
+        String malloryMark = "mallory" + System.nanoTime();
+        Client alice = new Client();
+        get(alice, a, "/api/set?name=role&value=administrator");
+        get(alice, a, "/api/set?name=" + aliceMark + "&value=1");
+        Client mallory = new Client();
+        get(mallory, a, "/api/set?name=role&value=guest");
+        get(mallory, a, "/api/set?name=" + malloryMark + "&value=1");
+        // Someone who can write the tables copies alice's sealed value into mallory's row.
+        execute("UPDATE sessionfarm_attribute m SET value = x.value, key_id = x.key_id FROM sessionfarm_attribute x"
+                + " WHERE m.name = 'role' AND x.name = 'role'"
+                + " AND x.session_id = (SELECT session_id FROM sessionfarm_attribute WHERE name = '" + aliceMark + "')"
+                + " AND m.session_id = (SELECT session_id FROM sessionfarm_attribute WHERE name = '" + malloryMark + "')");
+        Client.Reply seen = get(mallory, c, "/api/get"); // node C has no copy: it reads the store
+        assertTrue(seen.body().contains("\"session\":true"), seen.body());
+        assertFalse(seen.body().contains("administrator"), "a value moved from another session: " + seen.body());
+        assertTrue(log(c).contains("attribute [role] of session"), "refused with a warning");
+    }
+
+    @Test
     void aRouteWrittenWithSlashesNeverRedirectsOffTheFarm() throws Exception {
         Client user = new Client();
         get(user, a, "/api/whoami");
@@ -244,6 +270,7 @@ class TokenAttacksIT extends FarmTestBase {
             }
         } finally {
             signalDatabase("CONT");
+            awaitStoreBack();
         }
         // The requests that meet the paused store first wait for it, at most storeTimeout (5 s);
         // after that no request waits on it, whatever the junk.
@@ -252,6 +279,76 @@ class TokenAttacksIT extends FarmTestBase {
         assertTrue(slowestLater < 1000, "genuine requests after the first, ms: " + genuine);
         assertTrue(genuine.size() >= 8, "genuine requests answered: " + genuine);
         assertTrue(slowestJunk.get() <= 7000, "slowest junk request: " + slowestJunk.get() + " ms");
+    }
+
+    @Test
+    void whileTheDatabaseIsPausedATokenTheNodeKnowsSupersededOpensNothing() throws Exception {
+        Client user = new Client();
+        get(user, b, "/api/whoami");
+        Client stale = user.withCookie(Client.TOKEN_COOKIE, user.token());
+        assertEquals(303, get(user, b, "/api/report").status(), "a hand-off code: a rotation on node B");
+        assertFalse(stale.token().equals(user.token()));
+        Thread.sleep(GRACE_MILLIS + 500);
+        signalDatabase("STOP");
+        try {
+            get(user, b, "/api/get"); // meets the paused store and waits for it, once
+            Client.Reply old = get(stale, b, "/api/get");
+            assertTrue(old.body().contains("\"session\":false"), "a superseded token while the store is down: "
+                    + old.body());
+            Client.Reply current = get(user, b, "/api/get");
+            assertTrue(current.body().contains("\"session\":true") && current.body().contains("unverified"),
+                    "the newest token keeps its session: " + current.body());
+        } finally {
+            signalDatabase("CONT");
+            awaitStoreBack();
+        }
+    }
+
+    /**
+     * A thief polls every 0.9 to 1.9 s with a stolen copy, updating it from every response as a
+     * browser does, while the owner works every 200 to 400 ms; tokens rotate every 3 s and the grace
+     * is 2 s. The thief is never two rotations behind and always inside the grace, so only the rule
+     * that a predecessor passes no later than a second after its successor's first use can catch it.
+     */
+    @Test
+    void aThiefAndTheOwnerBothPollingInsideTheGraceAreCaughtAsAReuse() throws Exception {
+        Client owner = new Client();
+        get(owner, pollA, "/api/login?value=owner");
+        Client thief = owner.withCookie(Client.TOKEN_COOKIE, owner.token());
+        java.util.Random random = new java.util.Random();
+        long start = System.currentTimeMillis();
+        long nextOwner = start;
+        long nextThief = start;
+        String revoked = null;
+        while (revoked == null && System.currentTimeMillis() - start < 600_000) {
+            long now = System.currentTimeMillis();
+            if (now >= nextOwner) {
+                nextOwner = now + 200 + random.nextInt(200);
+                Client.Reply reply = get(owner, random.nextBoolean() ? pollA : pollB, "/api/get");
+                revoked = reply.body().contains("\"session\":false") ? "owner" : null;
+            } else if (now >= nextThief) {
+                nextThief = now + 900 + random.nextInt(1000);
+                Client.Reply reply = get(thief, pollB, "/api/get");
+                revoked = reply.body().contains("\"session\":false") ? "thief" : null;
+            } else {
+                Thread.sleep(20);
+            }
+        }
+        assertNotNull(revoked, "reuse never detected in 10 minutes");
+        assertTrue(log(pollA).contains("AUDIT token reuse") || log(pollB).contains("AUDIT token reuse"));
+        System.out.printf("thief and owner polling: reuse detected after %d ms (first to see it: %s)%n",
+                System.currentTimeMillis() - start, revoked);
+    }
+
+    /** After PostgreSQL resumes, every node finds its store again within its probe period. */
+    private static void awaitStoreBack() throws Exception {
+        long deadline = System.currentTimeMillis() + 30_000;
+        for (Farm.Node node : List.of(a, b, c, stickyA, stickyB, pollA, pollB)) {
+            while (!new Client().get(node, "/api/stats").body().contains("\"storeAvailable\":true")
+                    && System.currentTimeMillis() < deadline) {
+                Thread.sleep(200);
+            }
+        }
     }
 
     /** A token-shaped cookie under a key id no node has: well-formed, so only the key lookup rejects it. */

@@ -38,8 +38,18 @@ public final class KeyRing {
     public record Key(int id, SecretKey secret) {
     }
 
-    /** How keys age: all in milliseconds. */
-    public record Schedule(long rotateAfter, long propagation, long retireAfter) {
+    /**
+     * How keys age: times in milliseconds. A key is also replaced once this node has encrypted
+     * {@code maxSealsPerNode} times under it: AES-GCM with random 96-bit nonces stays safe for
+     * 2^32 encryptions under one key, and 2^28 per node leaves that bound to farms of 16 nodes.
+     */
+    public record Schedule(long rotateAfter, long propagation, long retireAfter, long maxSealsPerNode) {
+
+        public static final long MAX_SEALS_PER_NODE = 1L << 28;
+
+        public Schedule(long rotateAfter, long propagation, long retireAfter) {
+            this(rotateAfter, propagation, retireAfter, MAX_SEALS_PER_NODE);
+        }
     }
 
     static final long ROTATION_LOCK = 0x5E5510F5L;
@@ -57,6 +67,8 @@ public final class KeyRing {
     private volatile long lastRefresh;
 
     private final LongAdder rotations = new LongAdder();
+    /** Encryptions under the current primary on this node, counted by {@link #sealingKey(int)}. */
+    private final java.util.concurrent.atomic.AtomicLong sealsUnderPrimary = new java.util.concurrent.atomic.AtomicLong();
     private final LongAdder unreadableKeys = new LongAdder();
 
     public KeyRing(DataSource dataSource, MasterKey master, String purpose, Schedule schedule) {
@@ -100,6 +112,17 @@ public final class KeyRing {
 
     public Key primary() {
         return primary;
+    }
+
+    /** The primary key, for {@code encryptions} encryptions: counted, so that the key is replaced in time. */
+    public Key sealingKey(int encryptions) {
+        sealsUnderPrimary.addAndGet(encryptions);
+        return primary;
+    }
+
+    /** Whether this node has used the primary key as often as one key may be. */
+    boolean usedUp() {
+        return sealsUnderPrimary.get() >= schedule.maxSealsPerNode();
     }
 
     /** The key with this id, or null if this node does not know it (after one refresh, rate-limited). */
@@ -191,6 +214,9 @@ public final class KeyRing {
             return; // keep what we had
         }
         keys = Map.copyOf(read);
+        if (primary == null || primary.id() != newPrimary.id()) {
+            sealsUnderPrimary.set(0); // a new key starts its own count
+        }
         primary = newPrimary;
         primarySince = since;
         lastRefresh = System.currentTimeMillis();
@@ -225,6 +251,7 @@ public final class KeyRing {
 
     private boolean step(Connection c) throws SQLException, GeneralSecurityException {
         boolean changed = false;
+        boolean promoted;
         try (PreparedStatement ps = c.prepareStatement("DELETE FROM sessionfarm_key k WHERE k.purpose = ?"
                 + " AND k.state = 'retiring' AND k.retire_after <= " + NOW + " AND NOT (" + inUse + ")")) {
             ps.setString(1, purpose);
@@ -244,7 +271,8 @@ public final class KeyRing {
             ps.setLong(3, schedule.retireAfter());
             ps.setString(4, purpose);
             ps.setString(5, purpose);
-            if (ps.executeUpdate() > 0) {
+            promoted = ps.executeUpdate() > 0;
+            if (promoted) {
                 rotations.increment();
                 changed = true;
             }
@@ -254,13 +282,23 @@ public final class KeyRing {
             ps.setString(1, purpose);
             ps.setLong(2, schedule.rotateAfter());
             try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next()) {
+                // Used up: this node's count is of the primary it holds, which a promotion just replaced.
+                if (!rs.next() || usedUp() && !promoted && !addedKeyExists(c)) {
                     insert(c, "added");
                     changed = true;
                 }
             }
         }
         return changed;
+    }
+
+    private boolean addedKeyExists(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM sessionfarm_key WHERE purpose = ? AND state = 'added'")) {
+            ps.setString(1, purpose);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next();
+            }
+        }
     }
 
     private boolean lock(Connection c, boolean wait) throws SQLException {

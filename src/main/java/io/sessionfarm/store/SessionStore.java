@@ -103,6 +103,12 @@ public final class SessionStore {
     static final String RENAME_SESSION = """
             UPDATE sessionfarm_session SET id = ? WHERE app = ? AND id = ?""";
 
+    static final String SELECT_SEALED_ATTRIBUTES = """
+            SELECT name, value, key_id FROM sessionfarm_attribute WHERE app = ? AND session_id = ? AND key_id IS NOT NULL""";
+
+    static final String RESEAL_ATTRIBUTE = """
+            UPDATE sessionfarm_attribute SET value = ?, key_id = ? WHERE app = ? AND session_id = ? AND name = ?""";
+
     /** Oldest expired rows first, skipping rows another node is already expiring. */
     static final String LOCK_EXPIRED = """
             SELECT id, created_at, last_access, max_inactive, %1$s FROM sessionfarm_session
@@ -226,7 +232,7 @@ public final class SessionStore {
                 if (sealer == null) {
                     values[i] = write.getValue();
                 } else {
-                    ValueSealer.Sealed sealed = seal(write.getKey(), write.getValue());
+                    ValueSealer.Sealed sealed = seal(c.id(), write.getKey(), write.getValue());
                     values[i] = sealed.bytes();
                     keyIds[i] = sealed.keyId();
                 }
@@ -296,7 +302,7 @@ public final class SessionStore {
             do {
                 String name = rs.getString(6);
                 if (name != null) {
-                    attributes.put(name, new StoredAttribute(rs.getLong(7), opened(name, rs.getBytes(8), rs, 9)));
+                    attributes.put(name, new StoredAttribute(rs.getLong(7), opened(id, name, rs.getBytes(8), rs, 9)));
                 }
             } while (rs.next());
             return new StoredSession(id, version, createdAt, lastAccess, maxInactive, expiresAt, attributes);
@@ -387,13 +393,59 @@ public final class SessionStore {
     /** Moves a stored session to a new id (attributes follow by cascade). */
     public boolean rename(String oldId, String newId) throws SQLException {
         return timed(con -> {
-            try (PreparedStatement ps = con.prepareStatement(RENAME_SESSION)) {
-                ps.setString(1, newId);
-                ps.setString(2, app);
-                ps.setString(3, oldId);
-                return ps.executeUpdate() > 0;
+            if (sealer == null) {
+                return renameRow(con, oldId, newId);
+            }
+            // Sealed values are bound to their session's id: sealed again for the new one, in the
+            // same transaction. A value that cannot be opened stays as it is, unreadable.
+            con.setAutoCommit(false);
+            try {
+                boolean moved = renameRow(con, oldId, newId);
+                if (moved) {
+                    resealAttributes(con, oldId, newId);
+                }
+                con.commit();
+                return moved;
+            } catch (SQLException | RuntimeException e) {
+                Database.rollback(con, e);
+                throw e;
+            } finally {
+                Database.autoCommitAgain(con);
             }
         });
+    }
+
+    private boolean renameRow(Connection con, String oldId, String newId) throws SQLException {
+        try (PreparedStatement ps = con.prepareStatement(RENAME_SESSION)) {
+            ps.setString(1, newId);
+            ps.setString(2, app);
+            ps.setString(3, oldId);
+            return ps.executeUpdate() > 0;
+        }
+    }
+
+    private void resealAttributes(Connection con, String oldId, String newId) throws SQLException {
+        try (PreparedStatement read = con.prepareStatement(SELECT_SEALED_ATTRIBUTES);
+                PreparedStatement write = con.prepareStatement(RESEAL_ATTRIBUTE)) {
+            read.setString(1, app);
+            read.setString(2, newId);
+            try (ResultSet rs = read.executeQuery()) {
+                while (rs.next()) {
+                    String name = rs.getString(1);
+                    byte[] plain = opened(oldId, name, rs.getBytes(2), rs, 3);
+                    if (plain != null) {
+                        ValueSealer.Sealed sealed = seal(newId, name, plain);
+                        write.setBytes(1, sealed.bytes());
+                        write.setInt(2, sealed.keyId());
+                        write.setString(3, app);
+                        write.setString(4, newId);
+                        write.setString(5, name);
+                        write.addBatch();
+                    }
+                }
+            }
+            write.executeBatch();
+        }
     }
 
     /** An expired session taken out of the store by this node, with its raw attributes. */
@@ -434,8 +486,9 @@ public final class SessionStore {
                     ps.setArray(2, ids);
                     try (ResultSet rs = ps.executeQuery()) {
                         while (rs.next()) {
+                            String id = rs.getString(1);
                             String name = rs.getString(2);
-                            expired.get(rs.getString(1)).attributes().put(name, opened(name, rs.getBytes(3), rs, 4));
+                            expired.get(id).attributes().put(name, opened(id, name, rs.getBytes(3), rs, 4));
                         }
                     }
                 }
@@ -455,9 +508,9 @@ public final class SessionStore {
         });
     }
 
-    private ValueSealer.Sealed seal(String name, byte[] plain) throws SQLException {
+    private ValueSealer.Sealed seal(String id, String name, byte[] plain) throws SQLException {
         try {
-            return sealer.seal(name, plain);
+            return sealer.seal(id, name, plain);
         } catch (java.security.GeneralSecurityException e) {
             throw new SQLException("attribute [" + name + "] could not be encrypted: " + e.getMessage(), e);
         }
@@ -467,14 +520,14 @@ public final class SessionStore {
      * The plain value of a stored attribute; null if it cannot be decrypted (altered, or sealed
      * under a key this node does not have), which the session treats as an unreadable attribute.
      */
-    private byte[] opened(String name, byte[] value, ResultSet rs, int keyIdColumn) throws SQLException {
+    private byte[] opened(String id, String name, byte[] value, ResultSet rs, int keyIdColumn) throws SQLException {
         int keyId = rs.getInt(keyIdColumn);
         boolean plain = rs.wasNull();
         if (plain || sealer == null) {
             return plain && sealer == null ? value : null;
         }
         try {
-            return sealer.open(name, keyId, value);
+            return sealer.open(id, name, keyId, value);
         } catch (java.security.GeneralSecurityException e) {
             return null;
         }

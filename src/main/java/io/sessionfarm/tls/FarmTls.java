@@ -383,10 +383,10 @@ public final class FarmTls implements FarmTlsMXBean {
         List<NewSession> batch = new ArrayList<>();
         while (unwritten.drainTo(batch, 500) > 0) {
             try {
-                KeyRing.Key key = ring.primary();
+                KeyRing.Key key = ring.sealingKey(batch.size());
                 List<TlsSessionStore.Sealed> sealed = new ArrayList<>(batch.size());
                 for (NewSession session : batch) {
-                    byte[] blob = Aead.seal(key.secret(), session.id(), session.der());
+                    byte[] blob = Aead.seal(cacheKey(key.secret()), session.id(), session.der());
                     sealed.add(new TlsSessionStore.Sealed(session.id(), blob, session.ttlMillis()));
                 }
                 store.putAll(key.id(), sealed);
@@ -453,7 +453,7 @@ public final class FarmTls implements FarmTlsMXBean {
         }
         byte[] der;
         try {
-            der = Aead.open(key, id, row.blob(), 0, row.blob().length);
+            der = Aead.open(cacheKey(key), id, row.blob(), 0, row.blob().length);
         } catch (GeneralSecurityException e) {
             unreadable("it does not open under the farm's key: altered, or from another farm");
             return null;
@@ -464,6 +464,11 @@ public final class FarmTls implements FarmTlsMXBean {
             local.put(ByteBuffer.wrap(id), new Local(der.clone(), System.currentTimeMillis() + rotationMillis));
         }
         return der;
+    }
+
+    /** The key that seals stored sessions, derived from a ring key that also derives the ticket keys. */
+    private static SecretKey cacheKey(SecretKey ringKey) throws GeneralSecurityException {
+        return io.sessionfarm.keys.Hkdf.aesKey(ringKey, "sessionfarm tls session cache");
     }
 
     /** A stored session that cannot be used: counted, warned about at most once a minute, a full handshake. */

@@ -1,15 +1,14 @@
 package io.sessionfarm.tls;
 
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.SecureRandom;
 import java.util.HashMap;
 import java.util.Map;
 
-import javax.crypto.Mac;
 import javax.crypto.SecretKey;
-import javax.crypto.spec.SecretKeySpec;
+
+import io.sessionfarm.keys.Hkdf;
 
 /**
  * The TLS session-ticket keys of one moment: nginx's and OpenSSL's 80-byte layout (a 16-byte name
@@ -66,16 +65,11 @@ final class TicketKeys {
     }
 
     private static TicketKey derive(int id, byte[] secret) throws GeneralSecurityException {
-        Mac mac = Mac.getInstance("HmacSHA256");
-        mac.init(new SecretKeySpec(secret, "HmacSHA256"));
         byte[] name = new byte[OpenSsl.TICKET_KEY_NAME_BYTES];
         ByteBuffer.wrap(name).putInt(id); // readable in a packet capture; the rest tells farms apart
-        System.arraycopy(mac.doFinal(label("name")), 0, name, 4, name.length - 4);
-        return new TicketKey(name, mac.doFinal(label("hmac")), mac.doFinal(label("aes")));
-    }
-
-    private static byte[] label(String what) {
-        return ("sessionfarm tls ticket " + what).getBytes(StandardCharsets.US_ASCII);
+        System.arraycopy(Hkdf.expand(secret, "sessionfarm tls ticket name"), 0, name, 4, name.length - 4);
+        return new TicketKey(name, Hkdf.expand(secret, "sessionfarm tls ticket hmac"),
+                Hkdf.expand(secret, "sessionfarm tls ticket aes"));
     }
 
     TicketKey current() {

@@ -23,7 +23,7 @@ final class TokenStore {
      * of its session's row (null if there is none), which the Manager would otherwise read next.
      */
     record Family(byte[] family, String sessionId, byte[] tokenId, long generation, long issuedAt,
-            byte[] previousTokenId, long previousUntil, long createdAt, long now, Stamp stamp) {
+            byte[] previousTokenId, long previousUntil, long createdAt, long now, Stamp stamp, long currentUsedAt) {
 
         Token current(int keyId) {
             return new Token(family, tokenId, generation, issuedAt, sessionId, keyId);
@@ -32,7 +32,7 @@ final class TokenStore {
         /** The same token, now for the session's new id; the stamp is unknown. */
         Family renamed(String newSessionId) {
             return new Family(family, newSessionId, tokenId, generation, issuedAt, previousTokenId, previousUntil,
-                    createdAt, now, null);
+                    createdAt, now, null, currentUsedAt);
         }
     }
 
@@ -44,7 +44,8 @@ final class TokenStore {
     private static final String WITH_STAMP = """
             WITH t AS (%s)
             SELECT t.family, t.session_id, t.token_id, t.generation, t.issued_at, t.previous_token_id,
-                   coalesce(t.previous_until, 0), t.created_at, %s, s.version, s.last_access, s.expires_at
+                   coalesce(t.previous_until, 0), t.created_at, %s, s.version, s.last_access, s.expires_at,
+                   coalesce(t.current_used_at, 0)
               FROM t LEFT JOIN sessionfarm_session s ON s.app = t.app AND s.id = t.session_id""";
 
     private static String withStamp(String statement) {
@@ -85,7 +86,8 @@ final class TokenStore {
      */
     Family rotateAtLogin(byte[] family, byte[] expected, byte[] next) throws SQLException {
         return one(withStamp("UPDATE sessionfarm_token SET previous_token_id = NULL, previous_until = 0, token_id = ?,"
-                + " generation = generation + 1, issued_at = " + NOW + " WHERE app = ? AND family = ? AND token_id = ?"
+                + " generation = generation + 1, issued_at = " + NOW + ", current_used_at = NULL"
+                + " WHERE app = ? AND family = ? AND token_id = ?"
                 + " RETURNING *"), next, app, family, expected);
     }
 
@@ -102,8 +104,17 @@ final class TokenStore {
     }
 
     private static final String ROTATE = "UPDATE sessionfarm_token SET previous_token_id = token_id, previous_until = "
-            + NOW + " + ?, token_id = ?, generation = generation + 1, issued_at = " + NOW
+            + NOW + " + ?, token_id = ?, generation = generation + 1, issued_at = " + NOW + ", current_used_at = NULL"
             + " WHERE app = ? AND family = ? AND token_id = ?";
+
+    /**
+     * Notes that the current token was presented and passed without a rotation, the first time it
+     * was: from a moment later, its predecessor no longer passes.
+     */
+    void firstUse(byte[] family, byte[] tokenId) throws SQLException {
+        update("UPDATE sessionfarm_token SET current_used_at = " + NOW
+                + " WHERE app = ? AND family = ? AND token_id = ? AND current_used_at IS NULL", app, family, tokenId);
+    }
 
     /** One round trip, to learn whether the store answers again. */
     void ping() throws SQLException {
@@ -185,7 +196,7 @@ final class TokenStore {
                 long version = rs.getLong(10);
                 Stamp stamp = rs.wasNull() ? null : Stamp.read(version, rs.getLong(11), rs.getLong(12), rs.getLong(9), now);
                 return new Family(rs.getBytes(1), rs.getString(2), rs.getBytes(3), rs.getLong(4), rs.getLong(5),
-                        rs.getBytes(6), rs.getLong(7), rs.getLong(8), rs.getLong(9), stamp);
+                        rs.getBytes(6), rs.getLong(7), rs.getLong(8), rs.getLong(9), stamp, rs.getLong(13));
             }
         }
     }

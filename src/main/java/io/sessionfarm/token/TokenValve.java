@@ -69,6 +69,14 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     static final long HANDOFF_TTL_MILLIS = 30_000;
     private static final int MAX_COOKIES_TRIED = 3;
     private static final long CLEANUP_MILLIS = 60_000;
+    /**
+     * How long after its successor's first use a predecessor inside the grace still passes: long
+     * enough for requests a browser sent before it had the successor, short of a copy that someone
+     * else goes on presenting.
+     */
+    static final long RACE_MILLIS = 1000;
+    /** Families whose newest token a node remembers for outage mode: about 100 bytes each. */
+    static final int NEWEST_REMEMBERED = 50_000;
     /** Families one session may have (one per browser that redeemed a hand-off): the least recently used go. */
     static final int MAX_FAMILIES = 8;
 
@@ -93,6 +101,21 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     private final Map<String, Family> owedFamilies = new ConcurrentHashMap<>();
     /** Sessions that ended while the store was unreachable: their families are revoked when it returns. */
     private final java.util.Set<String> owedRevocations = ConcurrentHashMap.newKeySet();
+    /**
+     * The newest token of each family this node has verified (the most recently used families):
+     * while the store is down, what this node knows to be superseded does not pass.
+     */
+    private final Map<String, Newest> newest = java.util.Collections.synchronizedMap(
+            new java.util.LinkedHashMap<>(1024, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<String, Newest> eldest) {
+                    return size() > NEWEST_REMEMBERED;
+                }
+            });
+
+    /** A family's newest token as this node saw it; {@code createdAt} on the database's clock. */
+    private record Newest(long generation, byte[] tokenId, long createdAt) {
+    }
 
     private final LongAdder verified = new LongAdder();
     private final LongAdder issued = new LongAdder();
@@ -232,6 +255,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
 
         void accept(Family row, String state, boolean sendCookie) {
             family = row;
+            newest.put(HexFormat.of().formatHex(row.family()), new Newest(row.generation(), row.tokenId(), row.createdAt()));
             request.setAttribute(STATE_ATTRIBUTE, state);
             manager.prefetched(row.sessionId(), row.stamp());
             request.setRequestedSessionId(row.sessionId());
@@ -386,6 +410,9 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
                 boolean due = settings.rotateEveryResponse() || row.now() - row.issuedAt() >= settings.rotateAfterMillis()
                         || token.keyId() != ring.primary().id();
                 if (!due) {
+                    if (row.currentUsedAt() == 0) {
+                        store.firstUse(row.family(), row.tokenId()); // once per rotation
+                    }
                     x.accept(row, "current", false);
                     return;
                 }
@@ -398,7 +425,8 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
                 row = store.read(token.family()); // a parallel request rotated first: look again
                 continue;
             }
-            if (token.sameToken(row.previousTokenId()) && row.now() <= row.previousUntil()) {
+            if (token.sameToken(row.previousTokenId()) && row.now() <= row.previousUntil()
+                    && (row.currentUsedAt() == 0 || row.now() - row.currentUsedAt() <= RACE_MILLIS)) {
                 if (closedByTime(row)) {
                     x.rejected = true;
                     return;
@@ -459,19 +487,26 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     }
 
     /**
-     * The store is unreachable, so nothing can be checked for replay: an authentic token inside
-     * the idle timeout (by its own issue time) keeps its session, without rotation, until the
-     * store returns. Counted and logged as degraded.
+     * The store is unreachable, so nothing can be checked against it: an authentic token inside the
+     * idle timeout (by its own issue time) keeps its session, without rotation, until the store
+     * returns, unless this node knows better: a session that ended here, a generation older than
+     * (or a token other than) the newest this node verified for the family, or a family past its
+     * absolute timeout. Counted and logged as degraded.
      */
     private void acceptWhileStoreDown(Exchange x, Token token) {
-        if (System.currentTimeMillis() - token.issuedAt() > settings.idleMillis()
-                || owedRevocations.contains(token.sessionId())) {
+        // The token's times are the database's clock; the Manager knows how far this node's is off.
+        long now = System.currentTimeMillis() - manager.getClockSkewMillis();
+        Newest known = newest.get(HexFormat.of().formatHex(token.family()));
+        boolean superseded = known != null && (token.generation() < known.generation()
+                || token.generation() == known.generation() && !token.sameToken(known.tokenId()));
+        if (now - token.issuedAt() > settings.idleMillis() || owedRevocations.contains(token.sessionId()) || superseded
+                || known != null && now - known.createdAt() > settings.absoluteMillis()) {
             x.rejected = true;
             return;
         }
         acceptedWhileStoreDown.increment();
         x.family = new Family(token.family(), token.sessionId(), token.tokenId(), token.generation(), token.issuedAt(),
-                null, 0, 0, System.currentTimeMillis(), null);
+                null, 0, 0, System.currentTimeMillis(), null, 0);
         x.request.setRequestedSessionId(token.sessionId());
         x.request.setRequestedSessionCookie(true);
         x.request.setAttribute(STATE_ATTRIBUTE, "unverified");
@@ -502,7 +537,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         }
         if (row == null) { // written by the background task once the store is back
             long now = System.currentTimeMillis();
-            row = new Family(family, id, tokenId, 0, now, null, 0, now, now, null);
+            row = new Family(family, id, tokenId, 0, now, null, 0, now, now, null, 0);
             owedFamilies.put(HexFormat.of().formatHex(family), row);
         }
         issued.increment();
@@ -575,7 +610,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             log.debug("sessionfarm token valve [" + app + "]: response already committed; the token cookie was not sent");
             return;
         }
-        KeyRing.Key key = ring.primary();
+        KeyRing.Key key = ring.sealingKey(1);
         String value;
         try {
             value = codec.seal(row.current(key.id()), key);

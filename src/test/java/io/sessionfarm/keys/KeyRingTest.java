@@ -132,4 +132,22 @@ class KeyRingTest {
         Files.setPosixFilePermissions(goodFile, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
         assertNotNull(MasterKey.load(goodFile.toString(), env::get));
     }
+
+    @Test
+    void aKeyUsedAsOftenAsAllowedIsReplacedBeforeItsTime() throws Exception {
+        KeyRing ring = new KeyRing(database.dataSource(), MasterKey.of(new byte[32]), "count-test",
+                new KeyRing.Schedule(3_600_000, 0, 3_600_000, 100));
+        ring.start();
+        int first = ring.primary().id();
+        assertFalse(ring.rotateIfDue(), "young and little used: nothing to do");
+        for (int i = 0; i < 99; i++) {
+            ring.sealingKey(1);
+        }
+        assertFalse(ring.rotateIfDue(), "99 encryptions of 100");
+        ring.sealingKey(1);
+        assertTrue(ring.rotateIfDue(), "a new key is added once the count is reached");
+        ring.rotateIfDue(); // promoted after its propagation time (0 here)
+        assertNotEquals(first, ring.primary().id(), "the used-up key is no longer the one that encrypts");
+        assertFalse(ring.rotateIfDue(), "the new key starts its own count");
+    }
 }

@@ -146,6 +146,28 @@ class SessionStoreTest {
     }
 
     @Test
+    void aSealedValueCopiedIntoAnotherSessionIsRefusedAndARenameSealsItAgain() throws Exception {
+        io.sessionfarm.keys.KeyRing ring = new io.sessionfarm.keys.KeyRing(database.dataSource(),
+                io.sessionfarm.keys.MasterKey.of(new byte[32]), "attribute-move-test",
+                new io.sessionfarm.keys.KeyRing.Schedule(3_600_000, 1000, 1000));
+        ring.start();
+        SessionStore sealed = new SessionStore(database.dataSource(), "localhost/moves",
+                new io.sessionfarm.keys.RingSealer(ring, "localhost/moves"));
+        sealed.save(checkpoint("admin", 0, Map.of("role", bytes("admin")), Set.of()));
+        sealed.save(checkpoint("guest", 0, Map.of("role", bytes("guest")), Set.of()));
+        try (var c = database.dataSource().getConnection(); var st = c.createStatement()) {
+            st.executeUpdate("UPDATE sessionfarm_attribute g SET value = a.value, key_id = a.key_id"
+                    + " FROM sessionfarm_attribute a WHERE g.app = 'localhost/moves' AND a.app = g.app"
+                    + " AND g.session_id = 'guest' AND a.session_id = 'admin' AND g.name = 'role' AND a.name = 'role'");
+        }
+        assertNull(sealed.load("guest").attributes().get("role").value(), "a value from another session is refused");
+
+        assertTrue(sealed.rename("admin", "admin-after-login"));
+        assertEquals("admin", new String(sealed.load("admin-after-login").attributes().get("role").value(),
+                StandardCharsets.UTF_8), "sealed again for the new id");
+    }
+
+    @Test
     void renameCarriesTheAttributes() throws Exception {
         store.save(checkpoint("before", 0, Map.of("user", bytes("ada")), Set.of()));
         assertTrue(store.rename("before", "after"));
