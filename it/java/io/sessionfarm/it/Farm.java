@@ -132,7 +132,8 @@ public final class Farm {
         Files.copy(contextXml, base.resolve("conf/context.xml"), StandardCopyOption.REPLACE_EXISTING);
         Files.copy(layout.jar(), base.resolve("lib").resolve(layout.jar().getFileName()));
         deployWebapp(base.resolve("webapps/ROOT"));
-        Login login = nodeLogin(name);
+        Login[] logins = nodeLogins(name);
+        Login login = logins[0];
         Path tls = tlsMaterial();
         // Read by Tomcat into system properties, which fill the ${...} in server.xml and context.xml;
         // kept in a file so the password never shows on a command line.
@@ -142,6 +143,8 @@ public final class Farm {
                 "sessionfarm.jdbcUrl=" + store.jdbcUrl(),
                 "sessionfarm.username=" + login.username(),
                 "sessionfarm.password=" + login.password(),
+                "sessionfarm.tls.username=" + logins[1].username(),
+                "sessionfarm.tls.password=" + logins[1].password(),
                 "sessionfarm.masterKeyFile=" + masterKeyFile(),
                 "sessionfarm.self=http://127.0.0.1:" + port,
                 "sessionfarm.handoffRoutes=",
@@ -153,16 +156,19 @@ public final class Farm {
     }
 
     /**
-     * The node's own login, which may read and write rows and nothing else: the farm's login
-     * migrates the tables (once per farm), applies sql/least-privilege.sql and makes the role.
-     * Nodes then find the schema current and never change it.
+     * The node's own logins, which may read and write rows and nothing else: one for its sessions
+     * and tokens (group sessionfarm_node) and one for its TLS connector (group sessionfarm_tls),
+     * which cannot read the sessions. The farm's login migrates the tables (once per farm),
+     * applies sql/least-privilege.sql and makes the roles. Nodes then find the schema current and
+     * never change it.
+     *
+     * @return the sessions login; the TLS login is written to the node's properties by the caller
      */
-    private Login nodeLogin(String node) throws IOException {
+    private Login[] nodeLogins(String node) throws IOException {
         String role = "sessionfarm_" + node.replaceAll("[^A-Za-z0-9]", "_").toLowerCase(java.util.Locale.ROOT);
         masterKeyFile(); // made first, so that a new farm key is known below
-        byte[] secret = new byte[12];
-        new java.security.SecureRandom().nextBytes(secret);
-        String password = java.util.HexFormat.of().formatHex(secret);
+        Login sessions = new Login(role, randomPassword());
+        Login tls = new Login(role + "_tls", randomPassword());
         // Through the JAR's own Database class, so that ./farm needs nothing but the JAR besides.
         try (io.sessionfarm.store.Database admin = io.sessionfarm.store.Database.open(store.jdbcUrl(), store.username(),
                 store.password(), !migrated, 4, 10_000, "farm-admin");
@@ -176,17 +182,36 @@ public final class Farm {
                 newMasterKey = false;
             }
             st.execute(Files.readString(layout.sql().resolve("least-privilege.sql")));
-            st.execute("DO $$ BEGIN CREATE ROLE " + role + " LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
-            st.execute("ALTER ROLE " + role + " LOGIN PASSWORD '" + password + "'");
-            st.execute("GRANT sessionfarm_node TO " + role);
+            for (Login login : new Login[] {sessions, tls}) {
+                st.execute("DO $$ BEGIN CREATE ROLE " + login.username() + " LOGIN; EXCEPTION WHEN duplicate_object"
+                        + " THEN NULL; END $$");
+                st.execute("ALTER ROLE " + login.username() + " LOGIN PASSWORD '" + login.password() + "'");
+                st.execute("GRANT " + (login == tls ? "sessionfarm_tls" : "sessionfarm_node") + " TO " + login.username());
+            }
         } catch (java.sql.SQLException e) {
-            throw new IOException("cannot prepare the database login of node " + node + ": " + e.getMessage(), e);
+            throw new IOException("cannot prepare the database logins of node " + node + ": " + e.getMessage(), e);
         }
-        return new Login(role, password);
+        return new Login[] {sessions, tls};
+    }
+
+    private static String randomPassword() {
+        byte[] secret = new byte[12];
+        new java.security.SecureRandom().nextBytes(secret);
+        return java.util.HexFormat.of().formatHex(secret);
     }
 
     private boolean migrated;
     private boolean newMasterKey;
+
+    /** Puts another build's plugin JAR in a node's {@code lib/} in place of this build's (benchmarks). */
+    public void useJar(Node node, Path jar) throws IOException {
+        try (Stream<Path> libs = Files.list(node.base().resolve("lib"))) {
+            for (Path lib : libs.filter(l -> l.getFileName().toString().startsWith("sessionfarm")).toList()) {
+                Files.delete(lib);
+            }
+        }
+        Files.copy(jar, node.base().resolve("lib").resolve(jar.getFileName()));
+    }
 
     /** Sets a property of a node that has not started yet (a later line wins). */
     public void setProperty(Node node, String name, String value) throws IOException {

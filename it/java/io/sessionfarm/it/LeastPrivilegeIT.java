@@ -77,4 +77,31 @@ class LeastPrivilegeIT extends FarmTestBase {
             }
         }
     }
+
+    @Test
+    void theTlsConnectorsRoleCannotReadSessionsAndTheSessionsRoleCannotReadTlsSessions() throws Exception {
+        String tlsUser = node.property("sessionfarm.tls.username", null);
+        try (Connection tls = DriverManager.getConnection(databaseUrl, tlsUser, node.property("sessionfarm.tls.password", null))) {
+            for (String table : List.of("sessionfarm_session", "sessionfarm_attribute", "sessionfarm_token",
+                    "sessionfarm_handoff")) {
+                assertRefused(tls, "SELECT count(*) FROM " + table);
+            }
+            try (Statement st = tls.createStatement()) {
+                st.executeQuery("SELECT count(*) FROM sessionfarm_tls_session").close(); // its own table
+            }
+        }
+        try (Connection sessions = DriverManager.getConnection(databaseUrl, NODE_ROLE, NODE_PASSWORD)) {
+            assertRefused(sessions, "SELECT count(*) FROM sessionfarm_tls_session");
+        }
+        assertTrue(log(node).contains("username=" + tlsUser), "the node's TLS connector logs in with its own role");
+    }
+
+    private static void assertRefused(Connection connection, String sql) {
+        try (Statement st = connection.createStatement()) {
+            st.executeQuery(sql).close();
+            throw new AssertionError("allowed: " + sql);
+        } catch (SQLException refused) {
+            assertEquals("42501", refused.getSQLState(), sql + ": " + refused.getMessage());
+        }
+    }
 }

@@ -30,6 +30,24 @@ public final class SClient {
      */
     public static Result get(int port, String host, String version, String path, Path sessionIn, Path sessionOut)
             throws IOException, InterruptedException {
+        Result result = run(port, host, version, path, sessionIn, sessionOut, List.of());
+        if (result.protocol() == null) {
+            throw new IOException("no handshake in the output of openssl s_client:\n" + result.output());
+        }
+        return result;
+    }
+
+    /**
+     * Like {@link #get}, with more {@code s_client} arguments (a client certificate, say), for a
+     * handshake that may fail: then nothing was reused, the protocol is null and the reply empty.
+     */
+    public static Result getLenient(int port, String host, String version, String path, Path sessionIn,
+            List<String> arguments) throws IOException, InterruptedException {
+        return run(port, host, version, path, sessionIn, null, arguments);
+    }
+
+    private static Result run(int port, String host, String version, String path, Path sessionIn, Path sessionOut,
+            List<String> arguments) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of("openssl", "s_client", "-connect", "127.0.0.1:" + port,
                 "-servername", host, "-" + version, "-ign_eof"));
         if (sessionIn != null) {
@@ -38,10 +56,13 @@ public final class SClient {
         if (sessionOut != null) {
             command.addAll(List.of("-sess_out", sessionOut.toString()));
         }
+        command.addAll(arguments);
         Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
         try (OutputStream in = process.getOutputStream()) {
             in.write(("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n")
                     .getBytes(StandardCharsets.US_ASCII));
+        } catch (IOException e) {
+            // the server ended the connection before the request was written (a failed handshake)
         }
         // -ign_eof: read until the server closes, after its reply
         byte[] bytes = process.getInputStream().readAllBytes();
@@ -51,9 +72,13 @@ public final class SClient {
         }
         String output = new String(bytes, StandardCharsets.UTF_8);
         String summary = output.lines().filter(l -> l.startsWith("New, ") || l.startsWith("Reused, ")).findFirst()
-                .orElseThrow(() -> new IOException("no handshake in the output of " + command + ":\n" + output));
+                .orElse(null);
         int body = output.indexOf("\r\n\r\n");
-        String reply = body < 0 ? "" : output.substring(output.lastIndexOf("HTTP/1.1 ", body));
+        int status = body < 0 ? -1 : output.lastIndexOf("HTTP/1.1 ", body);
+        String reply = status < 0 ? "" : output.substring(status);
+        if (summary == null || summary.contains("(NONE)")) {
+            return new Result(false, null, reply, output);
+        }
         return new Result(summary.startsWith("Reused"), summary.split(", ")[1], reply, output);
     }
 

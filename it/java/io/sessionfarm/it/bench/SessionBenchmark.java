@@ -91,7 +91,8 @@ public final class SessionBenchmark {
 
     /**
      * A change's cost, side by side with an earlier build's JAR: shared and sticky mode at the
-     * per-request policy, each measured twice, the two builds in turn so that drift hits both.
+     * per-request policy, each measured twice, the two builds in turn and in both orders, so that
+     * drift and warm-up hit both alike.
      */
     static List<Variant> baseline(Path baselineJar) {
         List<Variant> rows = new ArrayList<>();
@@ -99,8 +100,9 @@ public final class SessionBenchmark {
             for (String mode : List.of(SHARED, STICKY)) {
                 Variant variant = Variant.of("sessionfarm, per request, " + mode.substring(mode.indexOf('=') + 1),
                         "sessionfarm-per-request.xml", Peers.NONE, mode);
-                rows.add(variant.withJar("before (" + baselineJar.getFileName() + "), round " + round, baselineJar));
-                rows.add(variant.withJar("this build, round " + round, null));
+                Variant before = variant.withJar("before (" + baselineJar.getFileName() + "), round " + round, baselineJar);
+                Variant after = variant.withJar("this build, round " + round, null);
+                rows.addAll(round % 2 == 1 ? List.of(before, after) : List.of(after, before));
             }
         }
         return rows;
@@ -142,12 +144,7 @@ public final class SessionBenchmark {
             st.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON tomcat_sessions TO sessionfarm_node");
         }
         if (variant.jar() != null) {
-            try (Stream<Path> libs = Files.list(node.base().resolve("lib"))) {
-                for (Path lib : libs.filter(l -> l.getFileName().toString().startsWith("sessionfarm")).toList()) {
-                    Files.delete(lib);
-                }
-            }
-            Files.copy(variant.jar(), node.base().resolve("lib").resolve(variant.jar().getFileName()));
+            farm.useJar(node, variant.jar());
         }
         for (Path lib : peerJars(variant.peers())) {
             Files.copy(lib, node.base().resolve("lib").resolve(lib.getFileName()));

@@ -26,13 +26,34 @@ import io.sessionfarm.it.TestDatabase;
  */
 public final class TokenBenchmark {
 
-    record Variant(String name, String context) {
+    /** @param jar the plugin JAR, null for this build's */
+    record Variant(String name, String context, Path jar) {
+        Variant(String name, String context) {
+            this(name, context, null);
+        }
     }
 
     static final List<Variant> VARIANTS = List.of(
             new Variant("without the valve (plain JSESSIONID cookie)", "farm-no-valve.xml"),
             new Variant("token valve, rotation after 60 s", "farm-tokens-rotate-60.xml"),
             new Variant("token valve, rotation on every response", "farm-tokens-rotate-0.xml"));
+
+    /**
+     * The valve's common path (a current token, no rotation due) against an earlier build's JAR:
+     * the 60 s-rotation row twice for each build, in turn and in both orders, beside the farm
+     * without the valve.
+     */
+    static List<Variant> baseline(Path jar) {
+        List<Variant> rows = new ArrayList<>(List.of(VARIANTS.getFirst()));
+        for (int round = 1; round <= 2; round++) {
+            Variant before = new Variant("token valve, rotation after 60 s, before (" + jar.getFileName() + "), round "
+                    + round, "farm-tokens-rotate-60.xml", jar);
+            Variant after = new Variant("token valve, rotation after 60 s, this build, round " + round,
+                    "farm-tokens-rotate-60.xml");
+            rows.addAll(round % 2 == 1 ? List.of(before, after) : List.of(after, before));
+        }
+        return rows;
+    }
 
     record Result(Variant variant, Wrk.Result load, double transactionsPerRequest) {
     }
@@ -59,6 +80,11 @@ public final class TokenBenchmark {
         Path context = root.resolve("it/bench/contexts").resolve(variant.context());
         List<Farm.Node> nodes = List.of(farm.create("token-bench-1", Farm.freePort(0), context),
                 farm.create("token-bench-2", Farm.freePort(0), context));
+        if (variant.jar() != null) {
+            for (Farm.Node node : nodes) {
+                farm.useJar(node, variant.jar());
+            }
+        }
         Process haproxy = null;
         try {
             for (Farm.Node node : nodes) {
@@ -130,12 +156,12 @@ public final class TokenBenchmark {
         }
     }
 
-    /** {@code TokenBenchmark ROOT SECONDS THREADS} */
+    /** {@code TokenBenchmark ROOT SECONDS THREADS [BASELINE_JAR]} */
     public static void main(String[] args) throws Exception {
         TokenBenchmark bench = new TokenBenchmark(Path.of(args[0]).toAbsolutePath(), Integer.parseInt(args[1]),
                 Integer.parseInt(args[2]));
         List<Result> results = new ArrayList<>();
-        for (Variant variant : VARIANTS) {
+        for (Variant variant : args.length > 3 ? baseline(Path.of(args[3]).toAbsolutePath()) : VARIANTS) {
             System.err.println("measuring " + variant.name() + " ...");
             Result result = bench.measure(variant);
             System.err.println(row(result, result));

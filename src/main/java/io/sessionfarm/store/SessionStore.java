@@ -179,32 +179,22 @@ public final class SessionStore {
      * @return the new stored version, or empty when there is no stored session
      */
     public OptionalLong saveMerged(String id, Function<StoredSession, Checkpoint> merge) throws SQLException {
-        return timed(con -> {
-            con.setAutoCommit(false);
-            try {
-                try (Statement set = con.createStatement()) {
-                    // A node that stalls while it holds the lock (a long pause, a partition) must
-                    // not hold up the others' writes: PostgreSQL ends its transaction instead.
-                    set.execute("SET LOCAL idle_in_transaction_session_timeout = " + LOCK_HELD_AT_MOST_MILLIS);
-                }
-                // Lock first, read after: a locking read that waited for another writer would
-                // return that writer's session row joined with the attribute rows from before its
-                // commit (READ COMMITTED re-reads only the locked row), a version with older values.
-                StoredSession current = null;
-                if (lockRow(con, id)) {
-                    try (PreparedStatement ps = con.prepareStatement(SELECT_SESSION)) {
-                        current = readSession(ps, id);
-                    }
-                }
-                OptionalLong version = current == null ? OptionalLong.empty() : write(con, merge.apply(current));
-                con.commit();
-                return version;
-            } catch (SQLException | RuntimeException e) {
-                Database.rollback(con, e);
-                throw e;
-            } finally {
-                Database.autoCommitAgain(con);
+        return transaction(con -> {
+            try (Statement set = con.createStatement()) {
+                // A node that stalls while it holds the lock (a long pause, a partition) must
+                // not hold up the others' writes: PostgreSQL ends its transaction instead.
+                set.execute("SET LOCAL idle_in_transaction_session_timeout = " + LOCK_HELD_AT_MOST_MILLIS);
             }
+            // Lock first, read after: a locking read that waited for another writer would
+            // return that writer's session row joined with the attribute rows from before its
+            // commit (READ COMMITTED re-reads only the locked row), a version with older values.
+            StoredSession current = null;
+            if (lockRow(con, id)) {
+                try (PreparedStatement ps = con.prepareStatement(SELECT_SESSION)) {
+                    current = readSession(ps, id);
+                }
+            }
+            return current == null ? OptionalLong.empty() : write(con, merge.apply(current));
         });
     }
 
@@ -392,26 +382,17 @@ public final class SessionStore {
 
     /** Moves a stored session to a new id (attributes follow by cascade). */
     public boolean rename(String oldId, String newId) throws SQLException {
-        return timed(con -> {
-            if (sealer == null) {
-                return renameRow(con, oldId, newId);
+        if (sealer == null) {
+            return timed(con -> renameRow(con, oldId, newId));
+        }
+        // Sealed values are bound to their session's id: sealed again for the new one, in the
+        // same transaction. A value that cannot be opened stays as it is, unreadable.
+        return transaction(con -> {
+            boolean moved = renameRow(con, oldId, newId);
+            if (moved) {
+                resealAttributes(con, oldId, newId);
             }
-            // Sealed values are bound to their session's id: sealed again for the new one, in the
-            // same transaction. A value that cannot be opened stays as it is, unreadable.
-            con.setAutoCommit(false);
-            try {
-                boolean moved = renameRow(con, oldId, newId);
-                if (moved) {
-                    resealAttributes(con, oldId, newId);
-                }
-                con.commit();
-                return moved;
-            } catch (SQLException | RuntimeException e) {
-                Database.rollback(con, e);
-                throw e;
-            } finally {
-                Database.autoCommitAgain(con);
-            }
+            return moved;
         });
     }
 
@@ -459,52 +440,42 @@ public final class SessionStore {
      * disjoint rows, so each expired session is returned to exactly one node.
      */
     public List<ExpiredSession> sweepExpired(int limit) throws SQLException {
-        return timed(con -> {
-            con.setAutoCommit(false);
-            try {
-                Map<String, ExpiredSession> expired = new LinkedHashMap<>();
-                try (PreparedStatement ps = con.prepareStatement(LOCK_EXPIRED)) {
-                    ps.setString(1, app);
-                    ps.setInt(2, limit);
-                    long now = clock.getAsLong();
-                    try (ResultSet rs = ps.executeQuery()) {
-                        while (rs.next()) {
-                            String id = rs.getString(1);
-                            long databaseNow = rs.getLong(5);
-                            expired.put(id, new ExpiredSession(id, DatabaseClock.toLocal(rs.getLong(2), databaseNow, now),
-                                    DatabaseClock.toLocal(rs.getLong(3), databaseNow, now), rs.getInt(4), new HashMap<>()));
-                        }
+        return transaction(con -> {
+            Map<String, ExpiredSession> expired = new LinkedHashMap<>();
+            try (PreparedStatement ps = con.prepareStatement(LOCK_EXPIRED)) {
+                ps.setString(1, app);
+                ps.setInt(2, limit);
+                long now = clock.getAsLong();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        String id = rs.getString(1);
+                        long databaseNow = rs.getLong(5);
+                        expired.put(id, new ExpiredSession(id, DatabaseClock.toLocal(rs.getLong(2), databaseNow, now),
+                                DatabaseClock.toLocal(rs.getLong(3), databaseNow, now), rs.getInt(4), new HashMap<>()));
                     }
                 }
-                if (expired.isEmpty()) {
-                    con.rollback();
-                    return List.<ExpiredSession>of();
-                }
-                Array ids = con.createArrayOf("text", expired.keySet().toArray());
-                try (PreparedStatement ps = con.prepareStatement(SELECT_ATTRIBUTES_OF)) {
-                    ps.setString(1, app);
-                    ps.setArray(2, ids);
-                    try (ResultSet rs = ps.executeQuery()) {
-                        while (rs.next()) {
-                            String id = rs.getString(1);
-                            String name = rs.getString(2);
-                            expired.get(id).attributes().put(name, opened(id, name, rs.getBytes(3), rs, 4));
-                        }
-                    }
-                }
-                try (PreparedStatement ps = con.prepareStatement(DELETE_SESSIONS)) {
-                    ps.setString(1, app);
-                    ps.setArray(2, ids);
-                    ps.executeUpdate();
-                }
-                con.commit();
-                return new ArrayList<>(expired.values());
-            } catch (SQLException | RuntimeException e) {
-                Database.rollback(con, e);
-                throw e;
-            } finally {
-                Database.autoCommitAgain(con);
             }
+            if (expired.isEmpty()) {
+                return List.<ExpiredSession>of();
+            }
+            Array ids = con.createArrayOf("text", expired.keySet().toArray());
+            try (PreparedStatement ps = con.prepareStatement(SELECT_ATTRIBUTES_OF)) {
+                ps.setString(1, app);
+                ps.setArray(2, ids);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        String id = rs.getString(1);
+                        String name = rs.getString(2);
+                        expired.get(id).attributes().put(name, opened(id, name, rs.getBytes(3), rs, 4));
+                    }
+                }
+            }
+            try (PreparedStatement ps = con.prepareStatement(DELETE_SESSIONS)) {
+                ps.setString(1, app);
+                ps.setArray(2, ids);
+                ps.executeUpdate();
+            }
+            return new ArrayList<>(expired.values());
         });
     }
 
@@ -550,6 +521,23 @@ public final class SessionStore {
     @FunctionalInterface
     private interface Work<T> {
         T run(Connection con) throws SQLException;
+    }
+
+    /** One transaction: committed if {@code work} returns, rolled back if it throws. */
+    private <T> T transaction(Work<T> work) throws SQLException {
+        return timed(con -> {
+            con.setAutoCommit(false);
+            try {
+                T result = work.run(con);
+                con.commit();
+                return result;
+            } catch (SQLException | RuntimeException e) {
+                Database.rollback(con, e);
+                throw e;
+            } finally {
+                Database.autoCommitAgain(con);
+            }
+        });
     }
 
     private <T> T timed(Work<T> work) throws SQLException {

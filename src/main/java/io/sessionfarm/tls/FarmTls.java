@@ -7,6 +7,8 @@ import java.lang.management.ManagementFactory;
 import java.lang.reflect.Method;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.sql.SQLException;
@@ -258,9 +260,10 @@ public final class FarmTls implements FarmTlsMXBean {
             try {
                 long options = (long) OpenSsl.SSL_CTX_get_options.invokeExact(ctx);
                 boolean statefulTickets = (options & OpenSsl.OP_NO_TICKET) != 0;
-                Binding binding = new Binding(this, hostName, namespace(hostName, certificate),
+                String verification = verification(host);
+                Binding binding = new Binding(this, hostName, namespace(hostName, certificate, verification),
                         settings.singleUse(hostName), statefulTickets);
-                install(ctx, hostName);
+                install(ctx, hostName, verification);
                 TlsCallbacks.bind(ctx, binding);
             } catch (Throwable t) {
                 throw new IllegalStateException("cannot install sessionfarm's TLS callbacks on host [" + hostName
@@ -283,10 +286,13 @@ public final class FarmTls implements FarmTlsMXBean {
         }
     }
 
-    private void install(MemorySegment ctx, String hostName) throws Throwable {
+    private void install(MemorySegment ctx, String hostName, String verification) throws Throwable {
         // Tomcat gives every host the session id context "default": a session of one host would
-        // resume on another. A context per host name makes OpenSSL refuse that, for tickets too.
-        byte[] sidContext = sha256("sessionfarm host " + hostName.toLowerCase(java.util.Locale.ROOT));
+        // resume on another. A context per host name and client verification makes OpenSSL refuse
+        // that, for tickets too: a session made where no client certificate was asked for does not
+        // resume where one is required, or where other certificate authorities are trusted.
+        byte[] sidContext = sha256("sessionfarm host " + hostName.toLowerCase(java.util.Locale.ROOT) + "\0"
+                + verification);
         try (Arena arena = Arena.ofConfined()) {
             int ignored = (int) OpenSsl.SSL_CTX_set_session_id_context.invokeExact(ctx,
                     arena.allocateFrom(ValueLayout.JAVA_BYTE, sidContext), sidContext.length);
@@ -306,12 +312,41 @@ public final class FarmTls implements FarmTlsMXBean {
         }
     }
 
-    /** Sessions of one host and certificate are found only by that host and certificate. */
-    private static byte[] namespace(String hostName, SSLHostConfigCertificate certificate) {
+    /**
+     * Sessions of one host, certificate and client verification are found only by the same host,
+     * certificate and client verification.
+     */
+    private static byte[] namespace(String hostName, SSLHostConfigCertificate certificate, String verification) {
         String identity = certificate.getType() + "\0"
                 + (certificate.getCertificateFile() != null ? certificate.getCertificateFile()
                         : certificate.getCertificateKeystoreFile() + "#" + certificate.getCertificateKeyAlias());
-        return sha256(hostName.toLowerCase(java.util.Locale.ROOT) + "\0" + identity);
+        return sha256(hostName.toLowerCase(java.util.Locale.ROOT) + "\0" + identity + "\0" + verification);
+    }
+
+    /**
+     * What a host asks of clients: whether it verifies their certificates, how deep, and against
+     * which authorities (by the content of the trust files, so that nodes with the files in other
+     * places still agree).
+     */
+    static String verification(SSLHostConfig host) {
+        StringBuilder trusted = new StringBuilder();
+        for (String file : new String[] {host.getCaCertificateFile(), host.getCaCertificatePath(), host.getTruststoreFile(),
+                host.getCertificateRevocationListFile(), host.getCertificateRevocationListPath()}) {
+            trusted.append('\0').append(file == null ? "" : contentOrName(file));
+        }
+        return host.getCertificateVerification() + "\0" + host.getCertificateVerificationDepth() + trusted;
+    }
+
+    private static String contentOrName(String file) {
+        try {
+            Path path = Path.of(file);
+            if (Files.isRegularFile(path)) {
+                return java.util.HexFormat.of().formatHex(sha256(Files.readAllBytes(path)));
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // unreadable here: its name stands for it
+        }
+        return file;
     }
 
     private static byte[] sha256(String text) {

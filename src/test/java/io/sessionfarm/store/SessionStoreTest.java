@@ -114,14 +114,22 @@ class SessionStoreTest {
         assertEquals(2, stored.attributes().get("b").version());
     }
 
-    @Test
-    void withAMasterKeyValuesAreSealedAndPlantedOrAlteredOnesAreRefused() throws Exception {
+    private static io.sessionfarm.keys.KeyRing ring(String purpose) throws Exception {
         io.sessionfarm.keys.KeyRing ring = new io.sessionfarm.keys.KeyRing(database.dataSource(),
-                io.sessionfarm.keys.MasterKey.of(new byte[32]), "attribute-test",
+                io.sessionfarm.keys.MasterKey.of(new byte[32]), purpose,
                 new io.sessionfarm.keys.KeyRing.Schedule(3_600_000, 1000, 1000));
         ring.start();
-        SessionStore sealed = new SessionStore(database.dataSource(), "localhost/sealed",
-                new io.sessionfarm.keys.RingSealer(ring, "localhost/sealed"));
+        return ring;
+    }
+
+    private static SessionStore sealed(io.sessionfarm.keys.KeyRing ring, String app) {
+        return new SessionStore(database.dataSource(), app, new io.sessionfarm.keys.RingSealer(ring, app));
+    }
+
+    @Test
+    void withAMasterKeyValuesAreSealedAndPlantedOrAlteredOnesAreRefused() throws Exception {
+        io.sessionfarm.keys.KeyRing ring = ring("attribute-test");
+        SessionStore sealed = sealed(ring, "localhost/sealed");
         sealed.save(checkpoint("enc", 0, Map.of("card", bytes("4111-1111-1111-1111"), "other", bytes("x")), Set.of()));
         assertEquals("4111-1111-1111-1111", new String(sealed.load("enc").attributes().get("card").value(), StandardCharsets.UTF_8));
         try (var c = database.dataSource().getConnection(); var st = c.createStatement()) {
@@ -147,12 +155,7 @@ class SessionStoreTest {
 
     @Test
     void aSealedValueCopiedIntoAnotherSessionIsRefusedAndARenameSealsItAgain() throws Exception {
-        io.sessionfarm.keys.KeyRing ring = new io.sessionfarm.keys.KeyRing(database.dataSource(),
-                io.sessionfarm.keys.MasterKey.of(new byte[32]), "attribute-move-test",
-                new io.sessionfarm.keys.KeyRing.Schedule(3_600_000, 1000, 1000));
-        ring.start();
-        SessionStore sealed = new SessionStore(database.dataSource(), "localhost/moves",
-                new io.sessionfarm.keys.RingSealer(ring, "localhost/moves"));
+        SessionStore sealed = sealed(ring("attribute-move-test"), "localhost/moves");
         sealed.save(checkpoint("admin", 0, Map.of("role", bytes("admin")), Set.of()));
         sealed.save(checkpoint("guest", 0, Map.of("role", bytes("guest")), Set.of()));
         try (var c = database.dataSource().getConnection(); var st = c.createStatement()) {
