@@ -403,6 +403,11 @@ public final class Farm {
     }
 
     /** Copies the sample webapp and compiles its few classes (src/) into WEB-INF/classes. */
+    /** Deploys the sample webapp once more on a node that has not started, at context path /{@code name}. */
+    public void deployWebapp(Node node, String name) throws IOException {
+        deployWebapp(node.base().resolve("webapps").resolve(name));
+    }
+
     private void deployWebapp(Path root) throws IOException {
         Path sources = layout.webapp().resolve("src");
         try (Stream<Path> paths = Files.walk(layout.webapp())) {

@@ -20,7 +20,7 @@ public final class FarmStats {
         "clockSkewMillis"};
     private static final String[] TOKEN_ATTRIBUTES = {"storeAvailable", "owedFamilies", "tokensIssued", "tokensVerified",
         "tokensRotated", "acceptedInGrace", "acceptedWhileStoreDown", "rejectedMalformed", "rejectedUnknownKey",
-        "rejectedTampered", "rejectedUnknownFamily", "rejectedBeforeLogin", "closedByIdleTimeout", "closedByAbsoluteTimeout", "replaysRevoked",
+        "rejectedTampered", "rejectedUnknownFamily", "rejectedBeforeLogin", "rejectedLatePredecessor", "closedByIdleTimeout", "closedByAbsoluteTimeout", "replaysRevoked",
         "handoffsIssued", "handoffsRedeemed", "handoffsRefused", "keyRotations", "keysInRing", "primaryKeyAgeSeconds"};
 
     private FarmStats() {

@@ -1,6 +1,7 @@
 package io.sessionfarm.store;
 
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 
@@ -119,9 +120,38 @@ public final class Database implements AutoCloseable {
     /** Serializes migrations across the farm: nodes starting together must not race Flyway's baseline. */
     static final long MIGRATION_LOCK = 0x5E5510F4L;
 
+    /** How long a node waits for another that is checking or migrating the schema. */
+    static final long MIGRATION_WAIT_MILLIS = 120_000;
+
+    /**
+     * Takes the farm's migration lock, asking again every 200 ms rather than blocking in one
+     * statement: a node that starts beside a slow one (a long pause, a loaded machine) would
+     * otherwise hit its socket timeout (storeTimeout) and fail to start.
+     */
+    private static void awaitMigrationLock(Statement statement) throws SQLException {
+        long deadline = System.nanoTime() + MIGRATION_WAIT_MILLIS * 1_000_000;
+        while (true) {
+            try (ResultSet rs = statement.executeQuery("SELECT pg_try_advisory_lock(" + MIGRATION_LOCK + ")")) {
+                if (rs.next() && rs.getBoolean(1)) {
+                    return;
+                }
+            }
+            if (System.nanoTime() > deadline) {
+                throw new SQLException("another node has held the sessionfarm migration lock for over "
+                        + MIGRATION_WAIT_MILLIS / 1000 + " s (advisory lock " + MIGRATION_LOCK + ")");
+            }
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SQLException("interrupted while waiting for the sessionfarm migration lock", e);
+            }
+        }
+    }
+
     private static void schema(DataSource dataSource, boolean migrate) throws SQLException {
         try (Connection lock = dataSource.getConnection(); Statement statement = lock.createStatement()) {
-            statement.execute("SELECT pg_advisory_lock(" + MIGRATION_LOCK + ")");
+            awaitMigrationLock(statement);
             try {
                 Flyway flyway = Flyway.configure(Database.class.getClassLoader())
                         .dataSource(dataSource)

@@ -76,19 +76,28 @@ final class TokenStore {
      * which of two racing requests rotates. The old token becomes the predecessor, accepted for
      * {@code graceMillis}. Null if another request rotated first.
      */
-    Family rotate(byte[] family, byte[] expected, byte[] next, long graceMillis) throws SQLException {
-        return one(withStamp(ROTATE + " RETURNING *"), graceMillis, next, app, family, expected);
+    Family rotate(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis) throws SQLException {
+        return one(withStamp(ROTATE + " RETURNING *"), graceMillis, next, false, app, family, expected, sessionId);
+    }
+
+    /**
+     * A rotation whose successor counts as used at once: its predecessor passes only for the race
+     * window after it, whatever the grace. For hand-off codes, which a copy of the token could fork.
+     */
+    Family rotateUsed(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis)
+            throws SQLException {
+        return one(withStamp(ROTATE + " RETURNING *"), graceMillis, next, true, app, family, expected, sessionId);
     }
 
     /**
      * A new token at login, with no predecessor: the token from before the login, sealed with the
      * old session id, is then neither current nor a predecessor, and opens nothing.
      */
-    Family rotateAtLogin(byte[] family, byte[] expected, byte[] next) throws SQLException {
+    Family rotateAtLogin(byte[] family, byte[] expected, String newSessionId, byte[] next) throws SQLException {
         return one(withStamp("UPDATE sessionfarm_token SET previous_token_id = NULL, previous_until = 0, token_id = ?,"
                 + " generation = generation + 1, issued_at = " + NOW + ", current_used_at = NULL"
-                + " WHERE app = ? AND family = ? AND token_id = ?"
-                + " RETURNING *"), next, app, family, expected);
+                + " WHERE app = ? AND family = ? AND token_id = ? AND session_id = ?"
+                + " RETURNING *"), next, app, family, expected, newSessionId);
     }
 
     /**
@@ -96,16 +105,21 @@ final class TokenStore {
      * {@code rotateAfterMillis} old, and neither timeout has passed. Null otherwise; the caller then
      * reads the row and decides.
      */
-    Family rotateIfDue(byte[] family, byte[] expected, byte[] next, long graceMillis, long rotateAfterMillis,
-            long idleMillis, long absoluteMillis) throws SQLException {
+    Family rotateIfDue(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis,
+            long rotateAfterMillis, long idleMillis, long absoluteMillis) throws SQLException {
         return one(withStamp(ROTATE + " AND issued_at <= " + NOW + " - ? AND issued_at >= " + NOW + " - ? AND created_at >= "
-                + NOW + " - ? RETURNING *"), graceMillis, next, app, family, expected, rotateAfterMillis, idleMillis,
-                absoluteMillis);
+                + NOW + " - ? RETURNING *"), graceMillis, next, false, app, family, expected, sessionId, rotateAfterMillis,
+                idleMillis, absoluteMillis);
     }
 
+    /**
+     * Rotates only the token that was presented, and only for the session sealed in it: a token
+     * from before a login, or a family row pointed at another session, rotates nothing.
+     */
     private static final String ROTATE = "UPDATE sessionfarm_token SET previous_token_id = token_id, previous_until = "
-            + NOW + " + ?, token_id = ?, generation = generation + 1, issued_at = " + NOW + ", current_used_at = NULL"
-            + " WHERE app = ? AND family = ? AND token_id = ?";
+            + NOW + " + ?, token_id = ?, generation = generation + 1, issued_at = " + NOW
+            + ", current_used_at = CASE WHEN ? THEN " + NOW + " END"
+            + " WHERE app = ? AND family = ? AND token_id = ? AND session_id = ?";
 
     /**
      * Notes that the current token was presented and passed without a rotation, the first time it
@@ -121,9 +135,11 @@ final class TokenStore {
         update("SELECT 1");
     }
 
-    /** Ends every family of the session: whoever holds any of its tokens holds nothing. */
+    /** Ends every family of the session, and its hand-off codes: whoever holds any of them holds nothing. */
     int revokeSession(String sessionId) throws SQLException {
-        return update("DELETE FROM sessionfarm_token WHERE app = ? AND session_id = ?", app, sessionId);
+        return update("""
+                WITH codes AS (DELETE FROM sessionfarm_handoff WHERE app = ? AND session_id = ?)
+                DELETE FROM sessionfarm_token WHERE app = ? AND session_id = ?""", app, sessionId, app, sessionId);
     }
 
     void deleteFamily(byte[] family) throws SQLException {
@@ -135,17 +151,25 @@ final class TokenStore {
      * no grace left for its predecessor, and every other family of the session is revoked. With no
      * family (a login outside a request this valve saw), every family is revoked.
      *
-     * @return how many other families were revoked
+     * @return whether the family {@code keep} followed the login
      */
-    int loggedIn(String oldId, String newId, byte[] keep) throws SQLException {
-        return update("""
+    boolean loggedIn(String oldId, String newId, byte[] keep) throws SQLException {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("""
                 WITH kept AS (
                     UPDATE sessionfarm_token SET session_id = ?, previous_token_id = NULL, previous_until = 0
                      WHERE app = ? AND family = ? AND session_id = ?
-                    RETURNING family)
-                DELETE FROM sessionfarm_token
-                 WHERE app = ? AND session_id = ? AND family NOT IN (SELECT family FROM kept)""",
-                newId, app, keep, oldId, app, oldId);
+                    RETURNING family),
+                revoked AS (
+                    DELETE FROM sessionfarm_token
+                     WHERE app = ? AND session_id = ? AND family NOT IN (SELECT family FROM kept)),
+                codes AS (
+                    DELETE FROM sessionfarm_handoff WHERE app = ? AND session_id = ?)
+                SELECT count(*) FROM kept""")) {
+            bind(ps, newId, app, keep, oldId, app, oldId, app, oldId);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() && rs.getLong(1) > 0;
+            }
+        }
     }
 
     /**
@@ -185,9 +209,7 @@ final class TokenStore {
 
     private Family one(String sql, Object... args) throws SQLException {
         try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
-            for (int i = 0; i < args.length; i++) {
-                ps.setObject(i + 1, args[i]);
-            }
+            bind(ps, args);
             long now = System.currentTimeMillis();
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
@@ -203,10 +225,14 @@ final class TokenStore {
 
     private int update(String sql, Object... args) throws SQLException {
         try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
-            for (int i = 0; i < args.length; i++) {
-                ps.setObject(i + 1, args[i]);
-            }
+            bind(ps, args);
             return ps.execute() ? 0 : ps.getUpdateCount();
+        }
+    }
+
+    private static void bind(PreparedStatement ps, Object... args) throws SQLException {
+        for (int i = 0; i < args.length; i++) {
+            ps.setObject(i + 1, args[i]);
         }
     }
 }

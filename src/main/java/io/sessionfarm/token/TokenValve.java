@@ -126,6 +126,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     private final LongAdder rejectedTampered = new LongAdder();
     private final LongAdder rejectedUnknownFamily = new LongAdder();
     private final LongAdder rejectedBeforeLogin = new LongAdder();
+    private final LongAdder rejectedLatePredecessor = new LongAdder();
     private final LongAdder closedIdle = new LongAdder();
     private final LongAdder closedAbsolute = new LongAdder();
     private final LongAdder replaysRevoked = new LongAdder();
@@ -255,7 +256,8 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
 
         void accept(Family row, String state, boolean sendCookie) {
             family = row;
-            newest.put(HexFormat.of().formatHex(row.family()), new Newest(row.generation(), row.tokenId(), row.createdAt()));
+            newest.merge(HexFormat.of().formatHex(row.family()), new Newest(row.generation(), row.tokenId(), row.createdAt()),
+                    (known, seen) -> seen.generation() >= known.generation() ? seen : known);
             request.setAttribute(STATE_ATTRIBUTE, state);
             manager.prefetched(row.sessionId(), row.stamp());
             request.setRequestedSessionId(row.sessionId());
@@ -302,10 +304,19 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         }
     }
 
+    /**
+     * The request's path inside the context, decoded and normalized by Tomcat. The context path is
+     * the configured one: the request's own ({@code getContextPath()}) is raw text from the client,
+     * path parameters ({@code ;...}) included.
+     */
     private static String pathOf(Request request) {
         String uri = request.getDecodedRequestURI();
-        String contextPath = request.getContextPath();
+        String contextPath = contextPath(request);
         return uri == null ? "/" : uri.substring(Math.min(uri.length(), contextPath.length()));
+    }
+
+    private static String contextPath(Request request) {
+        return request.getContext() == null ? "" : request.getContext().getPath();
     }
 
     /** Finds the request's token, if any, and decides what it is worth. */
@@ -379,7 +390,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     private void verify(Exchange x, Token token) throws SQLException {
         if (token.keyId() == ring.primary().id() && System.currentTimeMillis() - token.issuedAt() >= settings.rotateAfterMillis()) {
             // Probably due (the database's clock decides): try the rotation alone, one round trip.
-            Family next = store.rotateIfDue(token.family(), token.tokenId(), newId(), settings.graceMillis(),
+            Family next = store.rotateIfDue(token.family(), token.tokenId(), token.sessionId(), newId(), settings.graceMillis(),
                     settings.rotateAfterMillis(), settings.idleMillis(), settings.absoluteMillis());
             if (next != null) {
                 verified.increment();
@@ -416,7 +427,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
                     x.accept(row, "current", false);
                     return;
                 }
-                Family next = store.rotate(row.family(), row.tokenId(), newId(), settings.graceMillis());
+                Family next = store.rotate(row.family(), row.tokenId(), row.sessionId(), newId(), settings.graceMillis());
                 if (next != null) {
                     rotated.increment();
                     x.accept(next, "current", true);
@@ -425,8 +436,15 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
                 row = store.read(token.family()); // a parallel request rotated first: look again
                 continue;
             }
-            if (token.sameToken(row.previousTokenId()) && row.now() <= row.previousUntil()
-                    && (row.currentUsedAt() == 0 || row.now() - row.currentUsedAt() <= RACE_MILLIS)) {
+            if (token.sameToken(row.previousTokenId()) && row.now() <= row.previousUntil()) {
+                if (row.currentUsedAt() != 0 && row.now() - row.currentUsedAt() > RACE_MILLIS) {
+                    // Its successor is in use elsewhere: this copy gets nothing, and if it comes
+                    // back after the grace it is a reuse. Refused, not revoked, inside the grace: a
+                    // request that was merely slow on the network costs its owner nothing.
+                    rejectedLatePredecessor.increment();
+                    x.rejected = true;
+                    return;
+                }
                 if (closedByTime(row)) {
                     x.rejected = true;
                     return;
@@ -561,9 +579,10 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             log.debug("sessionfarm token valve [" + app + "]: store down; the session's token families keep its old id");
             return;
         }
-        boolean ours = x != null && x.family != null && oldId.equals(x.family.sessionId());
         try {
-            store.loggedIn(oldId, newId, ours ? x.family.family() : null);
+            // The family of this request follows the login if it belongs to the session as it was
+            // (the database decides: a second login racing the first finds it moved already).
+            boolean ours = store.loggedIn(oldId, newId, x != null && x.family != null ? x.family.family() : null);
             if (!ours) {
                 return;
             }
@@ -574,7 +593,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
                 x.family = x.family.renamed(newId);
                 sendCookie(x, x.family);
             } else {
-                Family next = store.rotateAtLogin(x.family.family(), x.family.tokenId(), newId());
+                Family next = store.rotateAtLogin(x.family.family(), x.family.tokenId(), newId, newId());
                 if (next != null) {
                     rotated.increment();
                     x.accept(next, state, true);
@@ -618,7 +637,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             throw new IllegalStateException("AES-GCM failed", e);
         }
         StringBuilder header = new StringBuilder(settings.cookieName()).append('=').append(value)
-                .append("; Path=").append(x.request.getContextPath().isEmpty() ? "/" : x.request.getContextPath());
+                .append("; Path=").append(contextPath(x.request).isEmpty() ? "/" : contextPath(x.request));
         if (settings.secure()) {
             header.append("; Secure");
         }
@@ -669,17 +688,27 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
                 redirect(x.response, route.target() + target); // no session to carry
                 return;
             }
-            // Issuing a code is a rotation: whoever used a copy of this token to get one has forked it,
-            // and the holder who goes on with the old token is then a reuse, once the grace is over.
-            Family next = store.rotate(x.family.family(), x.family.tokenId(), newId(), settings.graceMillis());
-            if (next != null) {
-                rotated.increment();
-                x.accept(next, String.valueOf(request.getAttribute(STATE_ATTRIBUTE)), true);
+            String state = String.valueOf(request.getAttribute(STATE_ATTRIBUTE));
+            if (state.equals("unverified")) {
+                plain(x.response, 503, "This page is served by another node, and the hand-off cannot be prepared now. Try again shortly.");
+                return;
+            }
+            if (state.equals("current")) {
+                // Issuing a code is a rotation whose successor counts as used at once: whoever used
+                // a copy of this token to get a code has forked it, and the holder who goes on with
+                // the old token is refused within a second and caught as a reuse after the grace.
+                // (A parallel request that presented the predecessor changes nothing.)
+                Family next = store.rotateUsed(x.family.family(), x.family.tokenId(), x.family.sessionId(), newId(),
+                        settings.graceMillis());
+                if (next != null) {
+                    rotated.increment();
+                    x.accept(next, state, true);
+                }
             }
             String code = Base64.getUrlEncoder().withoutPadding().encodeToString(newBytes(32));
             store.createHandoff(sha256(code), x.family.sessionId(), x.family.createdAt(), target, HANDOFF_TTL_MILLIS);
             handoffsIssued.increment();
-            redirect(x.response, route.target() + request.getContextPath() + HANDOFF_PATH + "?code=" + code);
+            redirect(x.response, route.target() + contextPath(request) + HANDOFF_PATH + "?code=" + code);
         } catch (SQLException e) {
             gate.failed(e);
             plain(x.response, 503, "This page is served by another node, and the hand-off could not be prepared. Try again shortly.");
@@ -734,7 +763,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
      * re-encoded, and its query.
      */
     private static String localTarget(Request request) {
-        String path = request.getContextPath() + pathOf(request);
+        String path = contextPath(request) + pathOf(request);
         String encoded;
         try {
             encoded = new java.net.URI(null, null, path, null).getRawPath();
@@ -855,6 +884,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     public long getRejectedTampered() { return rejectedTampered.sum(); }
     public long getRejectedUnknownFamily() { return rejectedUnknownFamily.sum(); }
     public long getRejectedBeforeLogin() { return rejectedBeforeLogin.sum(); }
+    public long getRejectedLatePredecessor() { return rejectedLatePredecessor.sum(); }
     public long getClosedByIdleTimeout() { return closedIdle.sum(); }
     public long getClosedByAbsoluteTimeout() { return closedAbsolute.sum(); }
     public long getReplaysRevoked() { return replaysRevoked.sum(); }

@@ -1,6 +1,7 @@
 package io.sessionfarm.token;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -59,7 +60,7 @@ class TokenStoreTest {
         for (int i = 0; i < racers; i++) {
             results.add(pool.submit(() -> {
                 go.await();
-                return store.rotate(family, created.tokenId(), id(), 5000);
+                return store.rotate(family, created.tokenId(), "S1", id(), 5000);
             }));
         }
         go.countDown();
@@ -83,8 +84,11 @@ class TokenStoreTest {
         byte[] planted = id();
         store.create(mine, "OLD", id(), 0);
         store.create(planted, "OLD", id(), 0);
-        store.rotate(mine, store.read(mine).tokenId(), id(), 60_000);
-        assertEquals(1, store.loggedIn("OLD", "NEW", mine), "the other family is revoked");
+        assertNull(store.rotate(mine, store.read(mine).tokenId(), "ANOTHER", id(), 60_000),
+                "a token sealed for another session rotates nothing");
+        store.rotate(mine, store.read(mine).tokenId(), "OLD", id(), 60_000);
+        assertTrue(store.loggedIn("OLD", "NEW", mine), "the family that logged in follows");
+        assertFalse(store.loggedIn("OLD", "NEWER", mine), "a second login racing the first finds it moved");
         Family kept = store.read(mine);
         assertEquals("NEW", kept.sessionId());
         assertNull(kept.previousTokenId(), "the pre-login token has no grace left");
