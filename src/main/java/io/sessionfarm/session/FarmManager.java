@@ -117,12 +117,6 @@ public class FarmManager extends ManagerBase {
 
     private final List<Companion> companions = new java.util.concurrent.CopyOnWriteArrayList<>();
 
-    /** A session's stamp a companion read on this thread for this request; used once, by {@link #current}. */
-    private record Prefetched(FarmManager manager, String id, Stamp stamp) {
-    }
-
-    private static final ThreadLocal<Prefetched> PREFETCHED = new ThreadLocal<>();
-
     private final Set<String> expiryInFlight = ConcurrentHashMap.newKeySet();
     private final Set<String> pendingDeletes = ConcurrentHashMap.newKeySet();
     private final Set<String> warnedUnserializable = ConcurrentHashMap.newKeySet();
@@ -439,13 +433,7 @@ public class FarmManager extends ManagerBase {
         if (id == null || id.length() > MAX_SESSION_ID_LENGTH) {
             return null;
         }
-        Prefetched prefetched = PREFETCHED.get();
-        SessionLoader.Prefetched stamp = null;
-        if (prefetched != null && prefetched.manager() == this && prefetched.id().equals(id)) {
-            PREFETCHED.remove();
-            stamp = new SessionLoader.Prefetched(prefetched.stamp());
-        }
-        return loader == null ? super.findSession(id) : loader.find(id, stamp);
+        return loader == null ? super.findSession(id) : loader.find(id);
     }
 
     /** This node's copy, as it is. */
@@ -460,9 +448,9 @@ public class FarmManager extends ManagerBase {
      */
     public void prefetched(String sessionId, Stamp stamp) {
         if (sessionId == null) {
-            PREFETCHED.remove();
-        } else {
-            PREFETCHED.set(new Prefetched(this, sessionId, stamp));
+            SessionLoader.forgetPrefetched();
+        } else if (loader != null) {
+            loader.prefetched(sessionId, stamp);
         }
     }
 

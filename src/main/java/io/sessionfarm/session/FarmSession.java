@@ -392,12 +392,23 @@ public class FarmSession extends StandardSession {
     }
 
     private boolean dropUnlessChangedHere(String name) {
-        boolean[] kept = {false};
-        attributes.computeIfPresent(name, (key, value) -> {
-            kept[0] = changedHere(key);
-            return kept[0] ? value : null;
-        });
         unreadable.remove(name);
+        return replaceUnlessChangedHere(name, null);
+    }
+
+    /**
+     * Puts {@code value} (null: removes the attribute) unless a request of this node changed the
+     * attribute and has not written it: atomic with a request's put of the same name, which marks
+     * the name changing before it.
+     *
+     * @return false when the local value was kept
+     */
+    private boolean replaceUnlessChangedHere(String name, Object value) {
+        boolean[] kept = {false};
+        attributes.compute(name, (key, local) -> {
+            kept[0] = changedHere(key);
+            return kept[0] ? local : value;
+        });
         return !kept[0];
     }
 
@@ -423,15 +434,19 @@ public class FarmSession extends StandardSession {
                 unreadableBecause = e;
             }
         }
-        Object newValue = value;
-        boolean[] kept = {false};
-        // Atomic with a request's put of the same name, which marks the name changing before it.
-        attributes.compute(name, (key, local) -> {
-            kept[0] = !force && changedHere(key);
-            return kept[0] ? local : newValue;
-        });
+        boolean taken;
+        if (!force) {
+            taken = replaceUnlessChangedHere(name, value);
+        } else {
+            taken = true;
+            if (value == null) {
+                attributes.remove(name);
+            } else {
+                attributes.put(name, value);
+            }
+        }
         known.put(name, new Known(stored.version(), stored.value() == null ? null : AttributeCodec.digest(stored.value())));
-        if (kept[0]) {
+        if (!taken) {
             return false;
         }
         unserializable.remove(name);

@@ -19,9 +19,14 @@ import io.sessionfarm.store.StoredSession.Stamp;
  */
 final class SessionLoader {
 
-    /** A stamp a companion already read for this request; {@code stamp} is null when there is no row. */
-    record Prefetched(Stamp stamp) {
+    /**
+     * A session's stamp a companion read on this thread for this request, in the same statement as
+     * its own work; used once. {@code stamp} is null when there is no row.
+     */
+    private record Prefetched(SessionLoader loader, String id, Stamp stamp) {
     }
+
+    private static final ThreadLocal<Prefetched> PREFETCHED = new ThreadLocal<>();
 
     private final FarmManager manager;
     private final SessionStore store;
@@ -46,13 +51,21 @@ final class SessionLoader {
         }
     }
 
+    /** Remembers a stamp read for this request, for the version check of {@link #find}. */
+    void prefetched(String id, Stamp stamp) {
+        PREFETCHED.set(new Prefetched(this, id, stamp));
+    }
+
+    /** The end of the request: a stamp not used by then is stale. */
+    static void forgetPrefetched() {
+        PREFETCHED.remove();
+    }
+
     /**
      * The local copy brought up to date, or the stored session (takeover after a node died or a
      * balancer moved the client); null when there is none.
-     *
-     * @param prefetched the stamp already read for this request, or null to read it here
      */
-    Session find(String id, Prefetched prefetched) {
+    Session find(String id) {
         Session local = manager.localCopy(id);
         if (local == null) {
             Loaded loaded = load(id);
@@ -63,7 +76,7 @@ final class SessionLoader {
         }
         if (local instanceof FarmSession session && session.isStored()
                 && (mode == Mode.SHARED || idleHere(session, System.currentTimeMillis()))) {
-            return upToDate(session, prefetched) ? session : null;
+            return upToDate(session) ? session : null;
         }
         return local;
     }
@@ -79,24 +92,32 @@ final class SessionLoader {
      *
      * @return false when the session is gone from the store (the copy is dropped)
      */
-    private boolean upToDate(FarmSession session, Prefetched prefetched) {
+    private boolean upToDate(FarmSession session) {
         if (!gate.open()) {
             return true;
         }
         String id = session.getIdInternal();
         try {
-            Stamp stamp = prefetched != null ? prefetched.stamp() : store.stamp(id);
-            StoredSession stored = stamp != null && stamp.version() > session.storedVersion() ? store.load(id) : null;
+            Prefetched prefetched = PREFETCHED.get();
+            Stamp stamp;
+            if (prefetched != null && prefetched.loader() == this && prefetched.id().equals(id)) {
+                PREFETCHED.remove();
+                stamp = prefetched.stamp();
+            } else {
+                stamp = store.stamp(id);
+            }
+            if (stamp != null && stamp.version() <= session.storedVersion()) {
+                gate.succeeded();
+                session.accessedElsewhere(stamp.lastAccess(), stamp.expiresAt());
+                return true;
+            }
+            StoredSession stored = stamp == null ? null : store.load(id);
             gate.succeeded();
-            if (stamp == null || stamp.version() > session.storedVersion() && stored == null) {
+            if (stored == null) {
                 manager.goneElsewhere(session);
                 return false;
             }
-            if (stored != null) {
-                checkpointer.refresh(session, stored);
-            } else {
-                session.accessedElsewhere(stamp.lastAccess(), stamp.expiresAt());
-            }
+            checkpointer.refresh(session, stored);
         } catch (SQLException e) {
             gate.failed(e);
         }

@@ -419,9 +419,10 @@ public final class FarmTls implements FarmTlsMXBean {
         while (unwritten.drainTo(batch, 500) > 0) {
             try {
                 KeyRing.Key key = ring.sealingKey(batch.size());
+                SecretKey cacheKey = cacheKey(key.secret());
                 List<TlsSessionStore.Sealed> sealed = new ArrayList<>(batch.size());
                 for (NewSession session : batch) {
-                    byte[] blob = Aead.seal(cacheKey(key.secret()), session.id(), session.der());
+                    byte[] blob = Aead.seal(cacheKey, session.id(), session.der());
                     sealed.add(new TlsSessionStore.Sealed(session.id(), blob, session.ttlMillis()));
                 }
                 store.putAll(key.id(), sealed);

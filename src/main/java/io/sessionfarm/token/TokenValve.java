@@ -102,16 +102,12 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     /** Sessions that ended while the store was unreachable: their families are revoked when it returns. */
     private final java.util.Set<String> owedRevocations = ConcurrentHashMap.newKeySet();
     /**
-     * The newest token of each family this node has verified (the most recently used families):
-     * while the store is down, what this node knows to be superseded does not pass.
+     * The newest token of each family this node has verified, for up to {@link #NEWEST_REMEMBERED}
+     * families: while the store is down, what this node knows to be superseded does not pass. Read
+     * and written by every request, so no lock over the whole map; families past their absolute
+     * timeout are dropped by the maintenance task.
      */
-    private final Map<String, Newest> newest = java.util.Collections.synchronizedMap(
-            new java.util.LinkedHashMap<>(1024, 0.75f, true) {
-                @Override
-                protected boolean removeEldestEntry(Map.Entry<String, Newest> eldest) {
-                    return size() > NEWEST_REMEMBERED;
-                }
-            });
+    private final Map<String, Newest> newest = new ConcurrentHashMap<>();
 
     /** A family's newest token as this node saw it; {@code createdAt} on the database's clock. */
     private record Newest(long generation, byte[] tokenId, long createdAt) {
@@ -256,8 +252,11 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
 
         void accept(Family row, String state, boolean sendCookie) {
             family = row;
-            newest.merge(HexFormat.of().formatHex(row.family()), new Newest(row.generation(), row.tokenId(), row.createdAt()),
-                    (known, seen) -> seen.generation() >= known.generation() ? seen : known);
+            String key = HexFormat.of().formatHex(row.family());
+            if (newest.size() < NEWEST_REMEMBERED || newest.containsKey(key)) {
+                newest.merge(key, new Newest(row.generation(), row.tokenId(), row.createdAt()),
+                        (known, seen) -> seen.generation() >= known.generation() ? seen : known);
+            }
             request.setAttribute(STATE_ATTRIBUTE, state);
             manager.prefetched(row.sessionId(), row.stamp());
             request.setRequestedSessionId(row.sessionId());
@@ -636,8 +635,9 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("AES-GCM failed", e);
         }
+        String path = contextPath(x.request);
         StringBuilder header = new StringBuilder(settings.cookieName()).append('=').append(value)
-                .append("; Path=").append(contextPath(x.request).isEmpty() ? "/" : contextPath(x.request));
+                .append("; Path=").append(path.isEmpty() ? "/" : path);
         if (settings.secure()) {
             header.append("; Secure");
         }
@@ -830,6 +830,8 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             long now = System.currentTimeMillis();
             if (now - lastCleanup >= CLEANUP_MILLIS) {
                 store.deleteExpired(settings.idleMillis() + settings.graceMillis(), settings.absoluteMillis());
+                long databaseNow = now - manager.getClockSkewMillis();
+                newest.values().removeIf(family -> databaseNow - family.createdAt() > settings.absoluteMillis());
                 lastCleanup = now;
             }
             gate.succeeded();

@@ -76,7 +76,7 @@ class SharedModeInterleavingTest {
         }
 
         FarmSession find(String id) {
-            return (FarmSession) loader.find(id, null);
+            return (FarmSession) loader.find(id);
         }
     }
 
