@@ -15,6 +15,7 @@ import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import io.sessionfarm.store.TestDatabase;
 
 /**
  * One farm, one clock: a node 45 minutes ahead and one 45 minutes behind (libfaketime), neither

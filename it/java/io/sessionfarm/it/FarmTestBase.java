@@ -8,11 +8,12 @@ import java.util.ArrayList;
 import java.util.List;
 
 import org.junit.jupiter.api.AfterAll;
+import io.sessionfarm.store.TestDatabase;
 
 /** Integration tests: real Tomcat distribution nodes on loopback, one fresh database per class. */
 public abstract class FarmTestBase {
 
-    protected static final Path ROOT = Path.of(System.getProperty("sessionfarm.root", "")).toAbsolutePath();
+    protected static final Path ROOT = Path.of(System.getProperty("sessionfarm.root", "")).toAbsolutePath().normalize();
     protected static final Duration START = Duration.ofSeconds(120);
 
     private static final List<Farm.Node> started = new ArrayList<>();

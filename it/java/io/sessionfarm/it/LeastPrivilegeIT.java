@@ -15,6 +15,7 @@ import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import io.sessionfarm.store.TestDatabase;
 
 /**
  * A node that logs in with its own role in the least-privilege group of {@code sql/least-privilege.sql}:

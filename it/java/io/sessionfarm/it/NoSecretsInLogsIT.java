@@ -22,6 +22,7 @@ import org.junit.jupiter.api.Test;
 
 import io.sessionfarm.keys.KeyRing;
 import io.sessionfarm.keys.MasterKey;
+import io.sessionfarm.store.TestDatabase;
 
 /**
  * A whole farm run, logged: startup with a password written into context.xml, logins, token

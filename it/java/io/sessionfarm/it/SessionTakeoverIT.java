@@ -12,6 +12,7 @@ import java.util.Set;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import io.sessionfarm.store.TestDatabase;
 
 /** Three real Tomcat nodes with the farm's own conf/context.xml; clients move between them freely. */
 class SessionTakeoverIT extends FarmTestBase {

@@ -29,6 +29,7 @@ import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
+import io.sessionfarm.store.TestDatabase;
 
 /**
  * Shared TLS sessions on three real nodes, driven by {@code openssl s_client}: a session made on

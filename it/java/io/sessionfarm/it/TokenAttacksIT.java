@@ -23,6 +23,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import io.sessionfarm.store.TestDatabase;
 
 /**
  * The token valve attacked as the security review did it, on real nodes: three in shared mode with

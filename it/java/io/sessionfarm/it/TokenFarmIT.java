@@ -27,6 +27,7 @@ import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import io.sessionfarm.store.TestDatabase;
 
 /**
  * The token valve on three real Tomcat nodes sharing one PostgreSQL, with the clocks of

@@ -17,7 +17,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import io.sessionfarm.it.Farm;
-import io.sessionfarm.it.TestDatabase;
+import io.sessionfarm.store.TestDatabase;
 
 /**
  * Expiry at scale: 100,000 expired sessions in the store, three nodes sweeping them (listeners

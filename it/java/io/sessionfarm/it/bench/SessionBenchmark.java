@@ -15,7 +15,7 @@ import java.util.Locale;
 import java.util.stream.Stream;
 
 import io.sessionfarm.it.Farm;
-import io.sessionfarm.it.TestDatabase;
+import io.sessionfarm.store.TestDatabase;
 
 /**
  * Side-by-side throughput of session managers on one real Tomcat node: wrk on loopback drives

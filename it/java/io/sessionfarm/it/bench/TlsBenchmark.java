@@ -17,7 +17,7 @@ import java.util.regex.Pattern;
 
 import io.sessionfarm.it.Balancer;
 import io.sessionfarm.it.Farm;
-import io.sessionfarm.it.TestDatabase;
+import io.sessionfarm.store.TestDatabase;
 
 /**
  * Issue 5: returning TLS clients of a three-node farm behind HAProxy round-robin (TCP), side by

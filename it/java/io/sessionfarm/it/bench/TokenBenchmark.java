@@ -16,7 +16,7 @@ import java.util.Locale;
 import io.sessionfarm.it.Client;
 import io.sessionfarm.it.Balancer;
 import io.sessionfarm.it.Farm;
-import io.sessionfarm.it.TestDatabase;
+import io.sessionfarm.store.TestDatabase;
 
 /**
  * Issue 4: the token valve's cost. Two real Tomcat nodes behind HAProxy round-robin (every request

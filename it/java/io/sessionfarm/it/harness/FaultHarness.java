@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.LongAdder;
 
 import io.sessionfarm.it.Balancer;
 import io.sessionfarm.it.Farm;
-import io.sessionfarm.it.TestDatabase;
+import io.sessionfarm.store.TestDatabase;
 import io.sessionfarm.it.harness.ScriptedUser.Outcome;
 import io.sessionfarm.keys.KeyRing;
 import io.sessionfarm.keys.MasterKey;

@@ -1,9 +1,8 @@
 package io.sessionfarm.session;
 
 /**
- * When a session's changes are written to the store (seed 003): at creation, and when any enabled
- * trigger fires — time since the last write, attribute updates, or requests served — whichever
- * comes first.
+ * When a session's changes are written to the store: at creation, and when any enabled trigger
+ * fires — time since the last write, attribute updates, or requests served — whichever comes first.
  *
  * @param intervalMillis 0 for off
  * @param afterUpdates 0 for off
@@ -11,22 +10,39 @@ package io.sessionfarm.session;
  */
 record CheckpointPolicy(boolean onCreate, long intervalMillis, int afterUpdates, int afterRequests) {
 
+    /** How often the Manager's poller looks for sessions whose interval has run out. */
+    static final int POLL_SECONDS = 1;
+
     /** Why a checkpoint was written; each has its own counter. */
     enum Trigger { CREATE, INTERVAL, UPDATES, REQUESTS, RETRY, STOP }
+
+    /** What the policy reads of a session: what happened to it since its last checkpoint. */
+    interface Progress {
+        boolean isStored();
+
+        long checkpointedAt();
+
+        int updatesSinceCheckpoint();
+
+        int requestsSinceCheckpoint();
+
+        /** Whether it was used or changed since its last checkpoint. */
+        boolean mayHaveChanged();
+    }
 
     boolean hasTrigger() {
         return intervalMillis > 0 || afterUpdates > 0 || afterRequests > 0;
     }
 
-    /** Checked at the end of each request (seed claim 24: the write ends the first request after the deadline). */
-    Trigger dueAfterRequest(FarmSession session, long now) {
+    /** Checked at the end of each request: the write ends the first request after a deadline. */
+    Trigger dueAfterRequest(Progress session, long now) {
         if (!session.isStored()) {
             return onCreate ? Trigger.CREATE : dueByCount(session, now);
         }
         return dueByCount(session, now);
     }
 
-    private Trigger dueByCount(FarmSession session, long now) {
+    private Trigger dueByCount(Progress session, long now) {
         if (afterRequests > 0 && session.requestsSinceCheckpoint() >= afterRequests) {
             return Trigger.REQUESTS;
         }
@@ -40,7 +56,7 @@ record CheckpointPolicy(boolean onCreate, long intervalMillis, int afterUpdates,
      * Checked by the poller for sessions between requests: only the interval applies, and only to
      * sessions used or changed since their last checkpoint.
      */
-    Trigger dueByTime(FarmSession session, long now) {
+    Trigger dueByTime(Progress session, long now) {
         if (intervalMillis > 0 && session.mayHaveChanged() && now - session.checkpointedAt() >= intervalMillis) {
             return Trigger.INTERVAL;
         }
@@ -60,7 +76,7 @@ record CheckpointPolicy(boolean onCreate, long intervalMillis, int afterUpdates,
             bounds.add("its last " + (afterUpdates - 1) + " attribute updates");
         }
         if (intervalMillis > 0) {
-            bounds.add("the changes of its last " + (intervalMillis / 1000 + FarmManager.POLL_SECONDS) + " s");
+            bounds.add("the changes of its last " + (intervalMillis / 1000 + POLL_SECONDS) + " s");
         }
         return "per session, at most " + String.join(" or ", bounds) + ", whichever is less";
     }

@@ -2,20 +2,21 @@ package io.sessionfarm.store;
 
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
-
-import org.apache.juli.logging.Log;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * Degraded mode. After a store failure, request threads stop calling the store and carry on
  * without it, so that at most the requests in flight when it failed wait for its timeout. A
  * background task probes it once per back-off and reopens the gate when it answers. The log says
- * once that the store is down and once that it is back.
+ * once that the store is down and once that it is back (through java.util.logging, which Tomcat's
+ * JULI routes like its own loggers, so the core needs no Tomcat class).
  */
 public final class StoreGate {
 
     public static final long BACKOFF_MILLIS = 1000;
 
-    private final Log log;
+    private final Logger log;
     private final Function<String, String> downMessage;
     private final String backMessage;
     private final AtomicBoolean down = new AtomicBoolean();
@@ -25,7 +26,7 @@ public final class StoreGate {
      * @param downMessage what to log when the store goes down, given the error's message
      * @param backMessage what to log when it is back
      */
-    public StoreGate(Log log, Function<String, String> downMessage, String backMessage) {
+    public StoreGate(Logger log, Function<String, String> downMessage, String backMessage) {
         this.log = log;
         this.downMessage = downMessage;
         this.backMessage = backMessage;
@@ -48,9 +49,9 @@ public final class StoreGate {
     public void failed(Exception e) {
         retryAt = System.currentTimeMillis() + BACKOFF_MILLIS;
         if (down.compareAndSet(false, true)) {
-            log.warn(downMessage.apply(e.getMessage()));
-        } else if (log.isDebugEnabled()) {
-            log.debug("still unreachable: " + downMessage.apply(e.getMessage()));
+            log.warning(downMessage.apply(e.getMessage()));
+        } else if (log.isLoggable(Level.FINE)) {
+            log.fine("still unreachable: " + downMessage.apply(e.getMessage()));
         }
     }
 

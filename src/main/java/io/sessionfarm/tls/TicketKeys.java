@@ -19,6 +19,9 @@ import io.sessionfarm.keys.Hkdf;
  */
 final class TicketKeys {
 
+    /** The length of a key's name, the first bytes of every ticket (OpenSSL's layout). */
+    static final int NAME_BYTES = 16;
+
     record TicketKey(byte[] name, byte[] hmacKey, byte[] aesKey) {
     }
 
@@ -65,7 +68,7 @@ final class TicketKeys {
     }
 
     private static TicketKey derive(int id, byte[] secret) throws GeneralSecurityException {
-        byte[] name = new byte[OpenSsl.TICKET_KEY_NAME_BYTES];
+        byte[] name = new byte[NAME_BYTES];
         ByteBuffer.wrap(name).putInt(id); // readable in a packet capture; the rest tells farms apart
         System.arraycopy(Hkdf.expand(secret, "sessionfarm tls ticket name"), 0, name, 4, name.length - 4);
         return new TicketKey(name, Hkdf.expand(secret, "sessionfarm tls ticket hmac"),

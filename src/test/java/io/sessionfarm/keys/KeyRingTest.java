@@ -23,7 +23,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import io.sessionfarm.it.TestDatabase;
+import io.sessionfarm.store.TestDatabase;
 import io.sessionfarm.store.Database;
 
 /** The key ring against a real PostgreSQL: two "nodes" are two rings on one database. */

@@ -11,7 +11,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import io.sessionfarm.it.TestDatabase;
+import io.sessionfarm.store.TestDatabase;
 import io.sessionfarm.store.Database;
 
 /** The TLS session cache's SQL, against a real PostgreSQL. */

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import io.sessionfarm.it.TestDatabase;
+import io.sessionfarm.store.TestDatabase;
 import io.sessionfarm.store.Database;
 import io.sessionfarm.token.TokenStore.Family;
 

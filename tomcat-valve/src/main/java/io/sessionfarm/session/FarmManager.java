@@ -80,8 +80,7 @@ public class FarmManager extends ManagerBase {
 
     static final StringManager messages = StringManager.getManager(FarmManager.class);
 
-    /** How often the poller looks for sessions whose interval checkpoint is due. */
-    static final int POLL_SECONDS = 1;
+    /** Expired sessions taken per sweep batch. */
     static final int SWEEP_BATCH = 500;
     /** Batches per sweep: a backlog of expired sessions drains over several sweeps instead of hogging the node. */
     static final int SWEEP_ROUNDS = 4;
@@ -203,7 +202,8 @@ public class FarmManager extends ManagerBase {
                     settings.jdbcUrl() == null ? settings.dataSourceName() : Attributes.maskUrl(settings.jdbcUrl()),
                     settings.username(), e.getMessage()), e);
         }
-        gate = new StoreGate(log, error -> messages.getString("farmManager.storeDown", appName(), error),
+        gate = new StoreGate(java.util.logging.Logger.getLogger(FarmManager.class.getName()),
+                error -> messages.getString("farmManager.storeDown", appName(), error),
                 messages.getString("farmManager.storeBack", appName()));
         ValueSealer sealer;
         try {
@@ -219,7 +219,7 @@ public class FarmManager extends ManagerBase {
         executor = newExecutor();
         checkClock();
         executor.scheduleWithFixedDelay(this::checkClock, CLOCK_CHECK_SECONDS, CLOCK_CHECK_SECONDS, TimeUnit.SECONDS);
-        executor.scheduleWithFixedDelay(this::poll, POLL_SECONDS, POLL_SECONDS, TimeUnit.SECONDS);
+        executor.scheduleWithFixedDelay(this::poll, CheckpointPolicy.POLL_SECONDS, CheckpointPolicy.POLL_SECONDS, TimeUnit.SECONDS);
         if (attributeKeys != null) {
             executor.scheduleWithFixedDelay(this::rotateAttributeKeys, KEY_CHECK_SECONDS, KEY_CHECK_SECONDS, TimeUnit.SECONDS);
         }

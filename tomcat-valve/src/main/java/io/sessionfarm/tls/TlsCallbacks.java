@@ -170,7 +170,7 @@ final class TlsCallbacks {
             }
             FarmTls farm = binding.farm();
             TicketKeys keys = farm.ticketKeys();
-            MemorySegment keyName = name.reinterpret(OpenSsl.TICKET_KEY_NAME_BYTES);
+            MemorySegment keyName = name.reinterpret(TicketKeys.NAME_BYTES);
             MemorySegment ivBytes = iv.reinterpret(OpenSsl.TICKET_IV_BYTES);
             TicketKeys.TicketKey key;
             if (encrypt == 1) {

@@ -16,13 +16,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 
 import org.apache.catalina.core.StandardContext;
-import org.apache.juli.logging.LogFactory;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import io.sessionfarm.it.TestDatabase;
+import io.sessionfarm.store.TestDatabase;
 import io.sessionfarm.session.CheckpointPolicy.Trigger;
 import io.sessionfarm.session.ManagerSettings.ConflictPolicy;
 import io.sessionfarm.session.ManagerSettings.Mode;
@@ -70,7 +69,7 @@ class SharedModeInterleavingTest {
             SessionStore store = new SessionStore(database.dataSource(), "localhost/model");
             AttributeCodec codec = new AttributeCodec(
                     ManagerSettings.parse(Map.of("jdbcUrl", "jdbc:postgresql://x/y")).deserializationFilter());
-            StoreGate gate = new StoreGate(LogFactory.getLog(SharedModeInterleavingTest.class), e -> "down: " + e, "back");
+            StoreGate gate = new StoreGate(java.util.logging.Logger.getLogger(SharedModeInterleavingTest.class.getName()), e -> "down: " + e, "back");
             Checkpointer checkpointer = new Checkpointer(manager, store, codec, ConflictPolicy.LAST_WRITER_WINS, gate);
             return new Node(manager, checkpointer, new SessionLoader(manager, store, checkpointer, codec, gate, Mode.SHARED));
         }

@@ -1,4 +1,4 @@
-package io.sessionfarm.it;
+package io.sessionfarm.store;
 
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -12,12 +12,11 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import org.apache.catalina.core.StandardContext;
-import org.apache.juli.logging.LogFactory;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import io.sessionfarm.it.TestDatabase;
+import io.sessionfarm.store.TestDatabase;
 import io.sessionfarm.session.CheckpointPolicy.Trigger;
 import io.sessionfarm.session.ManagerSettings.ConflictPolicy;
 import io.sessionfarm.store.StoreGate;
@@ -61,7 +60,7 @@ class CheckpointerTest {
         manager.setContext(context);
         SessionStore store = new SessionStore(database.dataSource(), "localhost/test");
         return new Node(manager, store, new Checkpointer(manager, store, codec(), policy,
-                new StoreGate(LogFactory.getLog(CheckpointerTest.class), error -> "down: " + error, "back")));
+                new StoreGate(java.util.logging.Logger.getLogger(CheckpointerTest.class.getName()), error -> "down: " + error, "back")));
     }
 
     private static FarmSession newSession(Node node) {

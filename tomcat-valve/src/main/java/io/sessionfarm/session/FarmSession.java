@@ -29,7 +29,7 @@ import io.sessionfarm.store.StoredSession.StoredAttribute;
  * in a stored value re-checks that mark in the same atomic map operation that replaces the value,
  * so the request's value is never overwritten by an older one.
  */
-public class FarmSession extends StandardSession {
+public class FarmSession extends StandardSession implements CheckpointPolicy.Progress {
 
     private static final long serialVersionUID = 1L;
 
@@ -159,7 +159,8 @@ public class FarmSession extends StandardSession {
         accessedSinceCheckpoint = true;
     }
 
-    boolean isStored() {
+    @Override
+    public boolean isStored() {
         return storedVersion > 0;
     }
 
@@ -171,19 +172,23 @@ public class FarmSession extends StandardSession {
         return storedExpiresAt;
     }
 
-    long checkpointedAt() {
+    @Override
+    public long checkpointedAt() {
         return checkpointedAt;
     }
 
-    int updatesSinceCheckpoint() {
+    @Override
+    public int updatesSinceCheckpoint() {
         return updatesSinceCheckpoint.get();
     }
 
-    int requestsSinceCheckpoint() {
+    @Override
+    public int requestsSinceCheckpoint() {
         return requestsSinceCheckpoint.get();
     }
 
-    boolean mayHaveChanged() {
+    @Override
+    public boolean mayHaveChanged() {
         return accessedSinceCheckpoint || !changedNames.isEmpty() || !isStored();
     }
 

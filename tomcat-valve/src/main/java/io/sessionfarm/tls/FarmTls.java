@@ -120,7 +120,7 @@ public final class FarmTls implements FarmTlsMXBean {
         this.connector = connector;
         this.master = MasterKey.load(settings.masterKeyFile(), System::getenv);
         this.rotationMillis = settings.ticketKeyRotationSeconds() * 1000;
-        this.gate = new StoreGate(log,
+        this.gate = new StoreGate(java.util.logging.Logger.getLogger(FarmTls.class.getName()),
                 error -> "TLS session store unreachable for connector [" + connector + "] (" + error
                         + "): handshakes go on with the keys and sessions this node holds",
                 "TLS session store reachable again for connector [" + connector + "]");

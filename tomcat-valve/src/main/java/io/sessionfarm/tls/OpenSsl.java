@@ -34,7 +34,6 @@ final class OpenSsl {
 
     static final long OP_NO_TICKET = 1L << 14;
     static final int TLS1_3_VERSION = 0x0304;
-    static final int TICKET_KEY_NAME_BYTES = 16;
     static final int TICKET_IV_BYTES = 16; // AES-256-CBC
 
     // OSSL_PARAM { const char *key; unsigned int data_type; void *data; size_t data_size; size_t return_size; }
