@@ -1,7 +1,11 @@
 package io.sessionfarm.config;
 
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Reading the string attributes Tomcat's digester gave a component (the Manager, the TLS
@@ -10,6 +14,26 @@ import java.util.Map;
 public final class Attributes {
 
     private Attributes() {
+    }
+
+    /**
+     * The attributes a component was given and has no setter for, as Tomcat's digester reports
+     * them through {@code setProperty}. Such an attribute is almost always a typo: the component
+     * refuses to start, naming them all, instead of ignoring them.
+     */
+    public static final class Unknown {
+        private final Set<String> names = new LinkedHashSet<>();
+
+        /** For {@code setProperty}: remembers the name and tells the digester it was taken. */
+        public synchronized boolean add(String name) {
+            names.add(name);
+            return true;
+        }
+
+        /** The unknown names given, in order; empty if none. */
+        public synchronized List<String> names() {
+            return new ArrayList<>(names);
+        }
     }
 
     /**

@@ -71,20 +71,55 @@ public final class KeyRing {
     private final java.util.concurrent.atomic.AtomicLong sealsUnderPrimary = new java.util.concurrent.atomic.AtomicLong();
     private final LongAdder unreadableKeys = new LongAdder();
 
-    public KeyRing(DataSource dataSource, MasterKey master, String purpose, Schedule schedule) {
-        this(dataSource, master, purpose, schedule, "false");
+    /**
+     * What the farm stores sealed under the ring's keys, outliving their schedule: a retiring key
+     * is deleted only once none of it is left. Tokens are not stored; a token's key outlives it by
+     * the schedule alone.
+     */
+    public enum StoredData {
+        NONE("false"),
+        SESSION_ATTRIBUTES("EXISTS (SELECT 1 FROM sessionfarm_attribute a WHERE a.key_id = k.id)"),
+        TLS_SESSIONS("EXISTS (SELECT 1 FROM sessionfarm_tls_session s WHERE s.key_id = k.id)");
+
+        /** An SQL condition on the key row {@code k}. */
+        private final String stillUsesKey;
+
+        StoredData(String stillUsesKey) {
+            this.stillUsesKey = stillUsesKey;
+        }
     }
 
-    /**
-     * @param inUse an SQL condition on the key row {@code k}, true while something stored still
-     *              needs that key: a retiring key is deleted only once it is false
-     */
-    public KeyRing(DataSource dataSource, MasterKey master, String purpose, Schedule schedule, String inUse) {
+    /** A key ring could not be started: the database failed, or this node's master key is not the farm's. */
+    public static final class Unusable extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        Unusable(String purpose, Exception cause) {
+            super("the '" + purpose + "' key ring is not usable: " + cause.getMessage(), cause);
+        }
+    }
+
+    public KeyRing(DataSource dataSource, MasterKey master, String purpose, Schedule schedule) {
+        this(dataSource, master, purpose, schedule, StoredData.NONE);
+    }
+
+    public KeyRing(DataSource dataSource, MasterKey master, String purpose, Schedule schedule, StoredData stored) {
         this.dataSource = dataSource;
         this.master = master;
         this.purpose = purpose;
         this.schedule = schedule;
-        this.inUse = inUse;
+        this.inUse = stored.stillUsesKey;
+    }
+
+    /** A started ring ({@link #start()}), or why not. */
+    public static KeyRing open(DataSource dataSource, MasterKey master, String purpose, Schedule schedule,
+            StoredData stored) throws Unusable {
+        KeyRing ring = new KeyRing(dataSource, master, purpose, schedule, stored);
+        try {
+            ring.start();
+        } catch (SQLException | GeneralSecurityException e) {
+            throw new Unusable(purpose, e);
+        }
+        return ring;
     }
 
     /**
@@ -92,21 +127,13 @@ public final class KeyRing {
      * key opens none of the farm's keys: it is not the farm's master key.
      */
     public void start() throws SQLException, GeneralSecurityException {
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                lock(c, true);
-                if (!exists(c)) {
-                    insert(c, "primary");
-                }
-                c.commit();
-            } catch (SQLException | GeneralSecurityException | RuntimeException e) {
-                Database.rollback(c, e);
-                throw e;
-            } finally {
-                Database.autoCommitAgain(c);
+        Database.inTransaction(dataSource, c -> {
+            lock(c, true);
+            if (!exists(c)) {
+                insert(c, "primary");
             }
-        }
+            return null;
+        });
         refresh(true);
     }
 
@@ -227,23 +254,11 @@ public final class KeyRing {
      * refresh. Returns true if this node changed the ring.
      */
     public boolean rotateIfDue() throws SQLException {
-        boolean changed = false;
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                if (lock(c, false)) {
-                    changed = step(c);
-                }
-                c.commit();
-            } catch (SQLException | GeneralSecurityException | RuntimeException e) {
-                Database.rollback(c, e);
-                if (e instanceof SQLException sql) {
-                    throw sql;
-                }
-                throw new IllegalStateException(e);
-            } finally {
-                Database.autoCommitAgain(c);
-            }
+        boolean changed;
+        try {
+            changed = Database.inTransaction(dataSource, c -> lock(c, false) && step(c));
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
         }
         refresh();
         return changed;

@@ -10,8 +10,6 @@ import java.io.ObjectOutputStream;
 import java.io.ObjectStreamClass;
 import java.math.BigDecimal;
 import java.math.BigInteger;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDate;
@@ -21,6 +19,8 @@ import java.time.OffsetDateTime;
 import java.time.ZonedDateTime;
 import java.util.Set;
 import java.util.UUID;
+
+import io.sessionfarm.keys.Sha256;
 
 /**
  * One attribute value to bytes and back. Values are read with the webapp's class loader and only
@@ -65,18 +65,9 @@ final class AttributeCodec {
         }
     }
 
-    /** One per thread: looking a digest up in the providers costs more than digesting a small value. */
-    private static final ThreadLocal<MessageDigest> SHA_256 = ThreadLocal.withInitial(() -> {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every JDK has SHA-256", e);
-        }
-    });
-
     /** Compares serialized forms: equal digests mean the stored copy is still current. */
     static byte[] digest(byte[] bytes) {
-        return SHA_256.get().digest(bytes);
+        return Sha256.of(bytes);
     }
 
     private static final class WebappObjectInputStream extends ObjectInputStream {

@@ -93,27 +93,52 @@ public final class Database implements AutoCloseable {
         return new Database(dataSource, null);
     }
 
-    /**
-     * Rolls back a transaction that failed. On a broken connection the rollback's own error is kept
-     * beside the cause, which is what the caller must see.
-     */
-    public static void rollback(Connection con, Exception cause) {
-        try {
-            con.rollback();
-        } catch (SQLException e) {
-            cause.addSuppressed(e);
+    /** Work on one connection; it may throw one checked exception besides SQLException. */
+    @FunctionalInterface
+    public interface Work<T, E extends Exception> {
+        T run(Connection connection) throws SQLException, E;
+    }
+
+    /** One transaction on a connection of {@code dataSource}: committed if {@code work} returns, rolled back if it throws. */
+    public static <T, E extends Exception> T inTransaction(DataSource dataSource, Work<T, E> work) throws SQLException, E {
+        try (Connection connection = dataSource.getConnection()) {
+            return inTransaction(connection, work);
         }
     }
 
-    /**
-     * Turns auto-commit back on after a transaction, for container pools that do not (JNDI). A
-     * connection that refuses is broken, and its pool discards it.
-     */
-    public static void autoCommitAgain(Connection con) {
+    /** One transaction on {@code connection}, which is left in auto-commit afterwards (container pools do not reset it). */
+    public static <T, E extends Exception> T inTransaction(Connection connection, Work<T, E> work) throws SQLException, E {
+        connection.setAutoCommit(false);
         try {
-            con.setAutoCommit(true);
-        } catch (SQLException e) {
-            // broken: nothing to restore
+            T result = work.run(connection);
+            connection.commit();
+            return result;
+        } catch (Exception e) {
+            try {
+                connection.rollback();
+            } catch (SQLException rollback) {
+                e.addSuppressed(rollback);
+            }
+            throw e;
+        } finally {
+            try {
+                connection.setAutoCommit(true);
+            } catch (SQLException e) {
+                // broken: its pool discards it
+            }
+        }
+    }
+
+    /** One round trip, to learn whether the store answers. */
+    public static void ping(DataSource dataSource) throws SQLException {
+        try (Connection connection = dataSource.getConnection()) {
+            ping(connection);
+        }
+    }
+
+    public static void ping(Connection connection) throws SQLException {
+        try (Statement statement = connection.createStatement()) {
+            statement.execute("SELECT 1");
         }
     }
 

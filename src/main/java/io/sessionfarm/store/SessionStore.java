@@ -359,9 +359,8 @@ public final class SessionStore {
     /** One round trip, to learn whether the store answers again. */
     public void ping() throws SQLException {
         timed(con -> {
-            try (PreparedStatement ps = con.prepareStatement("SELECT 1")) {
-                return singleLong(ps);
-            }
+            Database.ping(con);
+            return null;
         });
     }
 
@@ -525,19 +524,7 @@ public final class SessionStore {
 
     /** One transaction: committed if {@code work} returns, rolled back if it throws. */
     private <T> T transaction(Work<T> work) throws SQLException {
-        return timed(con -> {
-            con.setAutoCommit(false);
-            try {
-                T result = work.run(con);
-                con.commit();
-                return result;
-            } catch (SQLException | RuntimeException e) {
-                Database.rollback(con, e);
-                throw e;
-            } finally {
-                Database.autoCommitAgain(con);
-            }
-        });
+        return timed(con -> Database.inTransaction(con, work::run));
     }
 
     private <T> T timed(Work<T> work) throws SQLException {

@@ -19,19 +19,32 @@ import io.sessionfarm.store.Database;
 /** The farm's TLS session cache table, {@code sessionfarm_tls_session}. Times are the database's. */
 final class TlsSessionStore {
 
+    private static final String PUT_ALL = """
+            INSERT INTO sessionfarm_tls_session (id, key_id, blob, expires_at)
+            SELECT s.id, ?, s.blob, %s + s.ttl FROM unnest(?::bytea[], ?::bytea[], ?::bigint[]) AS s(id, blob, ttl)
+            ON CONFLICT (id) DO UPDATE SET key_id = excluded.key_id, blob = excluded.blob, expires_at = excluded.expires_at"""
+            .formatted(NOW);
+    private static final String ASYNCHRONOUS_COMMIT = "SET LOCAL synchronous_commit TO OFF";
+    private static final String GET = """
+            SELECT key_id, blob, expires_at > %s FROM sessionfarm_tls_session WHERE id = ?""".formatted(NOW);
+    private static final String TAKE = """
+            DELETE FROM sessionfarm_tls_session WHERE id = ? RETURNING key_id, blob, expires_at > %s""".formatted(NOW);
+    private static final String DELETE_EXPIRED = """
+            DELETE FROM sessionfarm_tls_session
+             WHERE id IN (SELECT id FROM sessionfarm_tls_session WHERE expires_at <= %s LIMIT 10000)""".formatted(NOW);
+
     /** A stored, still sealed session. */
     record Row(int keyId, byte[] blob) {
     }
 
+    /** A session sealed under the key {@link #putAll} is given, with the lifetime it is stored for. */
+    record Sealed(byte[] id, byte[] blob, long ttlMillis) {
+    }
 
     private final DataSource dataSource;
 
     TlsSessionStore(DataSource dataSource) {
         this.dataSource = dataSource;
-    }
-
-    /** A session sealed under the key {@link #putAll} is given, with the lifetime it is stored for. */
-    record Sealed(byte[] id, byte[] blob, long ttlMillis) {
     }
 
     /**
@@ -54,33 +67,22 @@ final class TlsSessionStore {
             blobs[i] = session.blob();
             ttls[i++] = session.ttlMillis();
         }
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try (Statement set = c.createStatement();
-                    PreparedStatement ps = c.prepareStatement("INSERT INTO sessionfarm_tls_session (id, key_id, blob, expires_at)"
-                            + " SELECT s.id, ?, s.blob, " + NOW + " + s.ttl"
-                            + " FROM unnest(?::bytea[], ?::bytea[], ?::bigint[]) AS s(id, blob, ttl)"
-                            + " ON CONFLICT (id) DO UPDATE"
-                            + " SET key_id = excluded.key_id, blob = excluded.blob, expires_at = excluded.expires_at")) {
-                set.execute("SET LOCAL synchronous_commit TO OFF");
+        Database.inTransaction(dataSource, connection -> {
+            try (Statement asynchronous = connection.createStatement();
+                    PreparedStatement ps = connection.prepareStatement(PUT_ALL)) {
+                asynchronous.execute(ASYNCHRONOUS_COMMIT);
                 ps.setInt(1, keyId);
-                ps.setArray(2, c.createArrayOf("bytea", ids));
-                ps.setArray(3, c.createArrayOf("bytea", blobs));
-                ps.setArray(4, c.createArrayOf("bigint", ttls));
-                ps.executeUpdate();
-                c.commit();
-            } catch (SQLException | RuntimeException e) {
-                Database.rollback(c, e);
-                throw e;
-            } finally {
-                Database.autoCommitAgain(c);
+                ps.setArray(2, connection.createArrayOf("bytea", ids));
+                ps.setArray(3, connection.createArrayOf("bytea", blobs));
+                ps.setArray(4, connection.createArrayOf("bigint", ttls));
+                return ps.executeUpdate();
             }
-        }
+        });
     }
 
     /** The session, unless it is unknown or expired. */
     Row get(byte[] id) throws SQLException {
-        return query("SELECT key_id, blob, expires_at > " + NOW + " FROM sessionfarm_tls_session WHERE id = ?", id);
+        return query(GET, id);
     }
 
     /**
@@ -88,13 +90,12 @@ final class TlsSessionStore {
      * nodes asking at once, exactly one gets it (RFC 8446 section 8.1, single-use tickets).
      */
     Row take(byte[] id) throws SQLException {
-        return query("DELETE FROM sessionfarm_tls_session WHERE id = ? RETURNING key_id, blob,"
-                + " expires_at > " + NOW, id);
+        return query(TAKE, id);
     }
 
     /** Runs a statement that returns key id, blob and whether the row is still live. */
     private Row query(String sql, byte[] id) throws SQLException {
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+        try (Connection connection = dataSource.getConnection(); PreparedStatement ps = connection.prepareStatement(sql)) {
             ps.setBytes(1, id);
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next() || !rs.getBoolean(3)) {
@@ -107,16 +108,12 @@ final class TlsSessionStore {
 
     /** Deletes a batch of expired sessions; returns how many. */
     int deleteExpired() throws SQLException {
-        try (Connection c = dataSource.getConnection();
-                PreparedStatement ps = c.prepareStatement("DELETE FROM sessionfarm_tls_session WHERE id IN"
-                        + " (SELECT id FROM sessionfarm_tls_session WHERE expires_at <= " + NOW + " LIMIT 10000)")) {
+        try (Connection connection = dataSource.getConnection(); PreparedStatement ps = connection.prepareStatement(DELETE_EXPIRED)) {
             return ps.executeUpdate();
         }
     }
 
     void ping() throws SQLException {
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("SELECT 1")) {
-            ps.execute();
-        }
+        Database.ping(dataSource);
     }
 }

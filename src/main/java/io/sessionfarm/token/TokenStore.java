@@ -9,6 +9,7 @@ import java.sql.SQLException;
 
 import javax.sql.DataSource;
 
+import io.sessionfarm.store.Database;
 import io.sessionfarm.store.StoredSession.Stamp;
 
 /**
@@ -48,6 +49,66 @@ final class TokenStore {
                    coalesce(t.current_used_at, 0)
               FROM t LEFT JOIN sessionfarm_session s ON s.app = t.app AND s.id = t.session_id""";
 
+    private static final String READ = withStamp("""
+            SELECT * FROM sessionfarm_token WHERE app = ? AND family = ?""");
+    private static final String CREATE = withStamp("""
+            INSERT INTO sessionfarm_token (app, family, session_id, token_id, generation, issued_at, created_at)
+            VALUES (?, ?, ?, ?, 0, %1$s, CASE WHEN ? > 0 THEN ? ELSE %1$s END)
+            RETURNING *""".formatted(NOW));
+    /**
+     * Rotates only the token that was presented, and only for the session sealed in it: a token
+     * from before a login, or a family row pointed at another session, rotates nothing.
+     */
+    private static final String ROTATE = """
+            UPDATE sessionfarm_token
+               SET previous_token_id = token_id, previous_until = %1$s + ?, token_id = ?, generation = generation + 1,
+                   issued_at = %1$s, current_used_at = CASE WHEN ? THEN %1$s END
+             WHERE app = ? AND family = ? AND token_id = ? AND session_id = ?""".formatted(NOW);
+    private static final String ROTATE_ANY = withStamp(ROTATE + "\nRETURNING *");
+    private static final String ROTATE_IF_DUE = withStamp(ROTATE + """
+
+               AND issued_at <= %1$s - ? AND issued_at >= %1$s - ? AND created_at >= %1$s - ?
+            RETURNING *""".formatted(NOW));
+    private static final String ROTATE_AT_LOGIN = withStamp("""
+            UPDATE sessionfarm_token
+               SET previous_token_id = NULL, previous_until = 0, token_id = ?, generation = generation + 1,
+                   issued_at = %s, current_used_at = NULL
+             WHERE app = ? AND family = ? AND token_id = ? AND session_id = ?
+            RETURNING *""".formatted(NOW));
+    private static final String FIRST_USE = """
+            UPDATE sessionfarm_token SET current_used_at = %s
+             WHERE app = ? AND family = ? AND token_id = ? AND current_used_at IS NULL""".formatted(NOW);
+    private static final String REVOKE_SESSION = """
+            WITH codes AS (DELETE FROM sessionfarm_handoff WHERE app = ? AND session_id = ?)
+            DELETE FROM sessionfarm_token WHERE app = ? AND session_id = ?""";
+    private static final String DELETE_FAMILY = """
+            DELETE FROM sessionfarm_token WHERE app = ? AND family = ?""";
+    private static final String LOGGED_IN = """
+            WITH kept AS (
+                UPDATE sessionfarm_token SET session_id = ?, previous_token_id = NULL, previous_until = 0
+                 WHERE app = ? AND family = ? AND session_id = ?
+                RETURNING family),
+            revoked AS (
+                DELETE FROM sessionfarm_token
+                 WHERE app = ? AND session_id = ? AND family NOT IN (SELECT family FROM kept)),
+            codes AS (
+                DELETE FROM sessionfarm_handoff WHERE app = ? AND session_id = ?)
+            SELECT count(*) FROM kept""";
+    private static final String CAP_FAMILIES = """
+            DELETE FROM sessionfarm_token
+             WHERE app = ? AND family IN (SELECT family FROM sessionfarm_token
+                                           WHERE app = ? AND session_id = ? ORDER BY issued_at DESC OFFSET ?)""";
+    private static final String CREATE_HANDOFF = """
+            INSERT INTO sessionfarm_handoff (code_hash, app, session_id, created_at, target, expires_at)
+            VALUES (?, ?, ?, ?, ?, %s + ?)""".formatted(NOW);
+    private static final String REDEEM_HANDOFF = """
+            DELETE FROM sessionfarm_handoff WHERE code_hash = ? AND app = ?
+            RETURNING session_id, created_at, target, expires_at > %s""".formatted(NOW);
+    private static final String DELETE_EXPIRED_HANDOFFS = """
+            DELETE FROM sessionfarm_handoff WHERE app = ? AND expires_at < %s""".formatted(NOW);
+    private static final String DELETE_EXPIRED_FAMILIES = """
+            DELETE FROM sessionfarm_token WHERE app = ? AND (issued_at < %1$s - ? OR created_at < %1$s - ?)""".formatted(NOW);
+
     private static String withStamp(String statement) {
         return WITH_STAMP.formatted(statement, NOW);
     }
@@ -61,14 +122,12 @@ final class TokenStore {
     }
 
     Family read(byte[] family) throws SQLException {
-        return one(withStamp("SELECT * FROM sessionfarm_token WHERE app = ? AND family = ?"), app, family);
+        return one(READ, app, family);
     }
 
     /** A new family whose first token is {@code tokenId}; {@code createdAt} 0 means now. */
     Family create(byte[] family, String sessionId, byte[] tokenId, long createdAt) throws SQLException {
-        return one(withStamp("INSERT INTO sessionfarm_token (app, family, session_id, token_id, generation, issued_at,"
-                + " created_at) VALUES (?, ?, ?, ?, 0, " + NOW + ", CASE WHEN ? > 0 THEN ? ELSE " + NOW + " END) RETURNING *"),
-                app, family, sessionId, tokenId, createdAt, createdAt);
+        return one(CREATE, app, family, sessionId, tokenId, createdAt, createdAt);
     }
 
     /**
@@ -77,7 +136,7 @@ final class TokenStore {
      * {@code graceMillis}. Null if another request rotated first.
      */
     Family rotate(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis) throws SQLException {
-        return one(withStamp(ROTATE + " RETURNING *"), graceMillis, next, false, app, family, expected, sessionId);
+        return one(ROTATE_ANY, graceMillis, next, false, app, family, expected, sessionId);
     }
 
     /**
@@ -86,7 +145,7 @@ final class TokenStore {
      */
     Family rotateUsed(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis)
             throws SQLException {
-        return one(withStamp(ROTATE + " RETURNING *"), graceMillis, next, true, app, family, expected, sessionId);
+        return one(ROTATE_ANY, graceMillis, next, true, app, family, expected, sessionId);
     }
 
     /**
@@ -94,10 +153,7 @@ final class TokenStore {
      * old session id, is then neither current nor a predecessor, and opens nothing.
      */
     Family rotateAtLogin(byte[] family, byte[] expected, String newSessionId, byte[] next) throws SQLException {
-        return one(withStamp("UPDATE sessionfarm_token SET previous_token_id = NULL, previous_until = 0, token_id = ?,"
-                + " generation = generation + 1, issued_at = " + NOW + ", current_used_at = NULL"
-                + " WHERE app = ? AND family = ? AND token_id = ? AND session_id = ?"
-                + " RETURNING *"), next, app, family, expected, newSessionId);
+        return one(ROTATE_AT_LOGIN, next, app, family, expected, newSessionId);
     }
 
     /**
@@ -107,43 +163,30 @@ final class TokenStore {
      */
     Family rotateIfDue(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis,
             long rotateAfterMillis, long idleMillis, long absoluteMillis) throws SQLException {
-        return one(withStamp(ROTATE + " AND issued_at <= " + NOW + " - ? AND issued_at >= " + NOW + " - ? AND created_at >= "
-                + NOW + " - ? RETURNING *"), graceMillis, next, false, app, family, expected, sessionId, rotateAfterMillis,
+        return one(ROTATE_IF_DUE, graceMillis, next, false, app, family, expected, sessionId, rotateAfterMillis,
                 idleMillis, absoluteMillis);
     }
-
-    /**
-     * Rotates only the token that was presented, and only for the session sealed in it: a token
-     * from before a login, or a family row pointed at another session, rotates nothing.
-     */
-    private static final String ROTATE = "UPDATE sessionfarm_token SET previous_token_id = token_id, previous_until = "
-            + NOW + " + ?, token_id = ?, generation = generation + 1, issued_at = " + NOW
-            + ", current_used_at = CASE WHEN ? THEN " + NOW + " END"
-            + " WHERE app = ? AND family = ? AND token_id = ? AND session_id = ?";
 
     /**
      * Notes that the current token was presented and passed without a rotation, the first time it
      * was: from a moment later, its predecessor no longer passes.
      */
     void firstUse(byte[] family, byte[] tokenId) throws SQLException {
-        update("UPDATE sessionfarm_token SET current_used_at = " + NOW
-                + " WHERE app = ? AND family = ? AND token_id = ? AND current_used_at IS NULL", app, family, tokenId);
+        update(FIRST_USE, app, family, tokenId);
     }
 
     /** One round trip, to learn whether the store answers again. */
     void ping() throws SQLException {
-        update("SELECT 1");
+        Database.ping(dataSource);
     }
 
     /** Ends every family of the session, and its hand-off codes: whoever holds any of them holds nothing. */
     int revokeSession(String sessionId) throws SQLException {
-        return update("""
-                WITH codes AS (DELETE FROM sessionfarm_handoff WHERE app = ? AND session_id = ?)
-                DELETE FROM sessionfarm_token WHERE app = ? AND session_id = ?""", app, sessionId, app, sessionId);
+        return update(REVOKE_SESSION, app, sessionId, app, sessionId);
     }
 
     void deleteFamily(byte[] family) throws SQLException {
-        update("DELETE FROM sessionfarm_token WHERE app = ? AND family = ?", app, family);
+        update(DELETE_FAMILY, app, family);
     }
 
     /**
@@ -154,17 +197,7 @@ final class TokenStore {
      * @return whether the family {@code keep} followed the login
      */
     boolean loggedIn(String oldId, String newId, byte[] keep) throws SQLException {
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement("""
-                WITH kept AS (
-                    UPDATE sessionfarm_token SET session_id = ?, previous_token_id = NULL, previous_until = 0
-                     WHERE app = ? AND family = ? AND session_id = ?
-                    RETURNING family),
-                revoked AS (
-                    DELETE FROM sessionfarm_token
-                     WHERE app = ? AND session_id = ? AND family NOT IN (SELECT family FROM kept)),
-                codes AS (
-                    DELETE FROM sessionfarm_handoff WHERE app = ? AND session_id = ?)
-                SELECT count(*) FROM kept""")) {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(LOGGED_IN)) {
             bind(ps, newId, app, keep, oldId, app, oldId, app, oldId);
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next() && rs.getLong(1) > 0;
@@ -177,21 +210,17 @@ final class TokenStore {
      * makes one, and a session has no use for many.
      */
     int capFamilies(String sessionId, int max) throws SQLException {
-        return update("DELETE FROM sessionfarm_token WHERE app = ? AND family IN (SELECT family FROM sessionfarm_token"
-                + " WHERE app = ? AND session_id = ? ORDER BY issued_at DESC OFFSET ?)", app, app, sessionId, max);
+        return update(CAP_FAMILIES, app, app, sessionId, max);
     }
 
     void createHandoff(byte[] codeHash, String sessionId, long createdAt, String target, long ttlMillis)
             throws SQLException {
-        update("INSERT INTO sessionfarm_handoff (code_hash, app, session_id, created_at, target, expires_at)"
-                + " VALUES (?, ?, ?, ?, ?, " + NOW + " + ?)", codeHash, app, sessionId, createdAt, target, ttlMillis);
+        update(CREATE_HANDOFF, codeHash, app, sessionId, createdAt, target, ttlMillis);
     }
 
     /** Takes the code out of the table, so it works once; null if unknown, used or expired. */
     Handoff redeem(byte[] codeHash) throws SQLException {
-        try (Connection c = dataSource.getConnection();
-                PreparedStatement ps = c.prepareStatement("DELETE FROM sessionfarm_handoff WHERE code_hash = ?"
-                        + " AND app = ? RETURNING session_id, created_at, target, expires_at > " + NOW)) {
+        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(REDEEM_HANDOFF)) {
             ps.setBytes(1, codeHash);
             ps.setString(2, app);
             try (ResultSet rs = ps.executeQuery()) {
@@ -202,9 +231,8 @@ final class TokenStore {
 
     /** Families no token of which can still pass, and stale hand-off codes. */
     int deleteExpired(long idleMillis, long absoluteMillis) throws SQLException {
-        update("DELETE FROM sessionfarm_handoff WHERE app = ? AND expires_at < " + NOW, app);
-        return update("DELETE FROM sessionfarm_token WHERE app = ? AND (issued_at < " + NOW + " - ? OR created_at < "
-                + NOW + " - ?)", app, idleMillis, absoluteMillis);
+        update(DELETE_EXPIRED_HANDOFFS, app);
+        return update(DELETE_EXPIRED_FAMILIES, app, idleMillis, absoluteMillis);
     }
 
     private Family one(String sql, Object... args) throws SQLException {

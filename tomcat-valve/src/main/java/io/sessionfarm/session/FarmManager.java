@@ -36,7 +36,9 @@ import io.sessionfarm.config.Attributes;
 import io.sessionfarm.keys.KeyRing;
 import io.sessionfarm.keys.MasterKey;
 import io.sessionfarm.keys.RingSealer;
+import io.sessionfarm.keys.Sha256;
 import io.sessionfarm.session.CheckpointPolicy.Trigger;
+import io.sessionfarm.store.Daemons;
 import io.sessionfarm.store.Database;
 import io.sessionfarm.store.SessionStore;
 import io.sessionfarm.store.StoreGate;
@@ -89,7 +91,7 @@ public class FarmManager extends ManagerBase {
     private final Log log = LogFactory.getLog(FarmManager.class); // per instance: this class lives in lib/
 
     private final Map<String, String> raw = new ConcurrentHashMap<>();
-    private final List<String> unknownAttributes = new ArrayList<>();
+    private final Attributes.Unknown unknownAttributes = new Attributes.Unknown();
 
     /** Key-ring purpose of the keys that encrypt attribute values. */
     static final String ATTRIBUTE_KEYS = "attribute";
@@ -169,10 +171,7 @@ public class FarmManager extends ManagerBase {
      * always a typo; it is remembered so that start can refuse it instead of ignoring it.
      */
     public boolean setProperty(String name, String value) {
-        synchronized (unknownAttributes) {
-            unknownAttributes.add(name);
-        }
-        return true;
+        return unknownAttributes.add(name);
     }
 
     // ---- lifecycle -----------------------------------------------------------------------------
@@ -244,11 +243,9 @@ public class FarmManager extends ManagerBase {
     }
 
     private ManagerSettings configured() throws LifecycleException {
-        synchronized (unknownAttributes) {
-            if (!unknownAttributes.isEmpty()) {
-                throw new LifecycleException(messages.getString("farmManager.unknownAttribute", appName(),
-                        unknownAttributes, new java.util.TreeSet<>(ManagerSettings.ATTRIBUTES)));
-            }
+        if (!unknownAttributes.names().isEmpty()) {
+            throw new LifecycleException(messages.getString("farmManager.unknownAttribute", appName(),
+                    unknownAttributes.names(), new java.util.TreeSet<>(ManagerSettings.ATTRIBUTES)));
         }
         try {
             return ManagerSettings.parse(raw);
@@ -273,13 +270,11 @@ public class FarmManager extends ManagerBase {
             log.warn(messages.getString("farmManager.unencrypted", appName()));
             return null;
         }
-        attributeKeys = new KeyRing(database.dataSource(), master, ATTRIBUTE_KEYS, ATTRIBUTE_KEY_SCHEDULE,
-                "EXISTS (SELECT 1 FROM sessionfarm_attribute a WHERE a.key_id = k.id)");
         try {
-            attributeKeys.start();
-        } catch (SQLException | java.security.GeneralSecurityException e) {
-            throw new LifecycleException(messages.getString("farmManager.badConfiguration", appName(),
-                    "the attribute key ring is not usable: " + e.getMessage()));
+            attributeKeys = KeyRing.open(database.dataSource(), master, ATTRIBUTE_KEYS, ATTRIBUTE_KEY_SCHEDULE,
+                    KeyRing.StoredData.SESSION_ATTRIBUTES);
+        } catch (KeyRing.Unusable e) {
+            throw new LifecycleException(messages.getString("farmManager.badConfiguration", appName(), e.getMessage()));
         }
         return new RingSealer(attributeKeys, appName());
     }
@@ -344,15 +339,7 @@ public class FarmManager extends ManagerBase {
     }
 
     private ScheduledThreadPoolExecutor newExecutor() {
-        AtomicInteger count = new AtomicInteger();
-        String prefix = "sessionfarm-" + appName().replaceAll("[^A-Za-z0-9.]+", "-") + "-";
-        ScheduledThreadPoolExecutor pool = new ScheduledThreadPoolExecutor(2, task -> {
-            Thread thread = new Thread(task, prefix + count.incrementAndGet());
-            thread.setDaemon(true);
-            // Not the webapp's loader: a thread must never pin a stopped webapp in memory.
-            thread.setContextClassLoader(FarmManager.class.getClassLoader());
-            return thread;
-        });
+        ScheduledThreadPoolExecutor pool = new ScheduledThreadPoolExecutor(2, Daemons.named("sessionfarm-" + appName()));
         pool.setRemoveOnCancelPolicy(true);
         pool.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
         return pool;
@@ -363,17 +350,7 @@ public class FarmManager extends ManagerBase {
         setState(LifecycleState.STOPPING);
         companions.forEach(Companion::managerStopping);
         companions.clear();
-        if (executor != null) {
-            executor.shutdown();
-            try {
-                if (!executor.awaitTermination(10, TimeUnit.SECONDS)) {
-                    executor.shutdownNow();
-                }
-            } catch (InterruptedException e) {
-                executor.shutdownNow();
-                Thread.currentThread().interrupt();
-            }
-        }
+        Daemons.stop(executor);
         if (checkpointer != null) {
             // Leaving the farm is not expiring: sessions stay in the store for the other nodes.
             long now = System.currentTimeMillis();
@@ -697,12 +674,7 @@ public class FarmManager extends ManagerBase {
 
     /** Session ids are credentials: logs carry a short hash instead. */
     public static String hashed(String id) {
-        try {
-            byte[] digest = MessageDigest.getInstance("SHA-256").digest(id.getBytes(StandardCharsets.UTF_8));
-            return HexFormat.of().formatHex(digest, 0, 6);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return Sha256.forLog(id);
     }
 
     // ---- JMX (attributes of this Manager's MBean) ----------------------------------------------

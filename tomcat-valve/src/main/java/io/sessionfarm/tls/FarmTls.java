@@ -43,6 +43,8 @@ import org.apache.tomcat.util.net.SSLHostConfigCertificate;
 import io.sessionfarm.keys.Aead;
 import io.sessionfarm.keys.KeyRing;
 import io.sessionfarm.keys.MasterKey;
+import io.sessionfarm.keys.Sha256;
+import io.sessionfarm.store.Daemons;
 import io.sessionfarm.store.Database;
 import io.sessionfarm.store.StoreGate;
 
@@ -141,7 +143,7 @@ public final class FarmTls implements FarmTlsMXBean {
     void start() throws GeneralSecurityException {
         lookups = pool("lookup", 4, 1000);
         writes = pool("write", 1, 100);
-        maintenance = Executors.newSingleThreadScheduledExecutor(daemon("maintenance"));
+        maintenance = Executors.newSingleThreadScheduledExecutor(Daemons.named("sessionfarm-tls-" + connector + "-maintenance"));
         try {
             connect();
         } catch (SQLException e) {
@@ -168,15 +170,19 @@ public final class FarmTls implements FarmTlsMXBean {
         try {
             // A key encrypts for one rotation and decrypts for one more; tickets and stored sessions
             // live at most one rotation (attach() caps the hosts' timeouts), so nothing outlives its key.
-            KeyRing newRing = new KeyRing(db.dataSource(), master, RING_PURPOSE,
+            ring = KeyRing.open(db.dataSource(), master, RING_PURPOSE,
                     new KeyRing.Schedule(rotationMillis, Math.min(60_000, rotationMillis / 4), rotationMillis),
-                    "EXISTS (SELECT 1 FROM sessionfarm_tls_session s WHERE s.key_id = k.id)");
-            newRing.start();
-            ring = newRing;
+                    KeyRing.StoredData.TLS_SESSIONS);
             store = new TlsSessionStore(db.dataSource());
             database = db;
             deriveTicketKeys();
-        } catch (SQLException | GeneralSecurityException | RuntimeException e) {
+        } catch (KeyRing.Unusable e) {
+            db.close();
+            if (e.getCause() instanceof SQLException down) {
+                throw down; // degraded mode: the maintenance task tries again
+            }
+            throw new GeneralSecurityException(e.getMessage(), e);
+        } catch (GeneralSecurityException | RuntimeException e) {
             db.close();
             throw e;
         }
@@ -225,18 +231,10 @@ public final class FarmTls implements FarmTlsMXBean {
                 // already gone
             }
         }
-        for (var executor : new java.util.concurrent.ExecutorService[] {maintenance, lookups, writes}) {
-            if (executor != null) {
-                executor.shutdown();
-            }
-        }
-        try {
-            if (writes != null) {
-                writes.awaitTermination(5, TimeUnit.SECONDS); // sessions made in the last moments
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        // Sessions made in the last moments are written before the pool closes.
+        Daemons.stop(maintenance);
+        Daemons.stop(lookups);
+        Daemons.stop(writes);
         if (database != null) {
             database.close();
         }
@@ -291,7 +289,7 @@ public final class FarmTls implements FarmTlsMXBean {
         // resume on another. A context per host name and client verification makes OpenSSL refuse
         // that, for tickets too: a session made where no client certificate was asked for does not
         // resume where one is required, or where other certificate authorities are trusted.
-        byte[] sidContext = sha256("sessionfarm host " + hostName.toLowerCase(java.util.Locale.ROOT) + "\0"
+        byte[] sidContext = Sha256.of("sessionfarm host " + hostName.toLowerCase(java.util.Locale.ROOT) + "\0"
                 + verification);
         try (Arena arena = Arena.ofConfined()) {
             int ignored = (int) OpenSsl.SSL_CTX_set_session_id_context.invokeExact(ctx,
@@ -320,7 +318,7 @@ public final class FarmTls implements FarmTlsMXBean {
         String identity = certificate.getType() + "\0"
                 + (certificate.getCertificateFile() != null ? certificate.getCertificateFile()
                         : certificate.getCertificateKeystoreFile() + "#" + certificate.getCertificateKeyAlias());
-        return sha256(hostName.toLowerCase(java.util.Locale.ROOT) + "\0" + identity + "\0" + verification);
+        return Sha256.of(hostName.toLowerCase(java.util.Locale.ROOT) + "\0" + identity + "\0" + verification);
     }
 
     /**
@@ -341,28 +339,12 @@ public final class FarmTls implements FarmTlsMXBean {
         try {
             Path path = Path.of(file);
             if (Files.isRegularFile(path)) {
-                return java.util.HexFormat.of().formatHex(sha256(Files.readAllBytes(path)));
+                return java.util.HexFormat.of().formatHex(Sha256.of(Files.readAllBytes(path)));
             }
         } catch (java.io.IOException | RuntimeException e) {
             // unreadable here: its name stands for it
         }
         return file;
-    }
-
-    private static byte[] sha256(String text) {
-        return sha256(text.getBytes(StandardCharsets.UTF_8));
-    }
-
-    private static byte[] sha256(byte[]... parts) {
-        try {
-            MessageDigest digest = MessageDigest.getInstance("SHA-256");
-            for (byte[] part : parts) {
-                digest.update(part);
-            }
-            return digest.digest();
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     // ---- called by TlsCallbacks, on handshaking threads
@@ -378,7 +360,7 @@ public final class FarmTls implements FarmTlsMXBean {
      * {@code lookupTimeout}; a slower write finishes behind the handshake.
      */
     void sessionCreated(Binding binding, byte[] sessionId, byte[] der, long timeoutSeconds) {
-        byte[] id = sha256(binding.namespace(), sessionId);
+        byte[] id = Sha256.of(binding.namespace(), sessionId);
         long ttl = Math.min(timeoutSeconds, settings.ticketKeyRotationSeconds()) * 1000;
         if (!binding.singleUse() && settings.localCacheSize() > 0) {
             local.put(ByteBuffer.wrap(id), new Local(der, System.currentTimeMillis() + ttl));
@@ -442,7 +424,7 @@ public final class FarmTls implements FarmTlsMXBean {
 
     /** The session's DER bytes, or null for a full handshake. */
     byte[] lookup(Binding binding, byte[] sessionId) {
-        byte[] id = sha256(binding.namespace(), sessionId);
+        byte[] id = Sha256.of(binding.namespace(), sessionId);
         if (!binding.singleUse()) {
             Local hit = local.get(ByteBuffer.wrap(id));
             if (hit != null && hit.expiresAt() > System.currentTimeMillis()) {
@@ -565,16 +547,6 @@ public final class FarmTls implements FarmTlsMXBean {
 
     private ThreadPoolExecutor pool(String role, int threads, int queue) {
         return new ThreadPoolExecutor(threads, threads, 60, TimeUnit.SECONDS, new ArrayBlockingQueue<>(queue),
-                daemon(role), new ThreadPoolExecutor.AbortPolicy());
-    }
-
-    private java.util.concurrent.ThreadFactory daemon(String role) {
-        AtomicInteger n = new AtomicInteger();
-        return r -> {
-            Thread thread = new Thread(r, "sessionfarm-tls-" + connector + "-" + role + "-" + n.incrementAndGet());
-            thread.setDaemon(true);
-            thread.setContextClassLoader(FarmTls.class.getClassLoader());
-            return thread;
-        };
+                Daemons.named("sessionfarm-tls-" + connector + "-" + role), new ThreadPoolExecutor.AbortPolicy());
     }
 }

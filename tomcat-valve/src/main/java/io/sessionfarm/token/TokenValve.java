@@ -35,9 +35,12 @@ import org.apache.juli.logging.LogFactory;
 import org.apache.tomcat.util.buf.MessageBytes;
 import org.apache.tomcat.util.http.MimeHeaders;
 
+import io.sessionfarm.config.Attributes;
 import io.sessionfarm.keys.KeyRing;
 import io.sessionfarm.keys.MasterKey;
+import io.sessionfarm.keys.Sha256;
 import io.sessionfarm.session.FarmManager;
+import io.sessionfarm.store.Daemons;
 import io.sessionfarm.store.StoreGate;
 import io.sessionfarm.token.TokenCodec.BadToken;
 import io.sessionfarm.token.TokenSettings.Route;
@@ -85,7 +88,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
 
     private final Log log = LogFactory.getLog(TokenValve.class); // per instance: this class lives in lib/
     private final Map<String, String> raw = new ConcurrentHashMap<>();
-    private final List<String> unknownAttributes = new ArrayList<>();
+    private final Attributes.Unknown unknownAttributes = new Attributes.Unknown();
 
     private volatile boolean ready;
     private TokenSettings settings;
@@ -153,10 +156,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
 
     /** An attribute with no setter is almost always a typo: remembered, and refused at start. */
     public boolean setProperty(String name, String value) {
-        synchronized (unknownAttributes) {
-            unknownAttributes.add(name);
-        }
-        return true;
+        return unknownAttributes.add(name);
     }
 
     /**
@@ -179,11 +179,9 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     public void managerStarted(FarmManager manager) throws LifecycleException {
         Context context = manager.getContext();
         app = manager.appName();
-        synchronized (unknownAttributes) {
-            if (!unknownAttributes.isEmpty()) {
-                throw new LifecycleException("sessionfarm token valve [" + app + "] cannot start: unknown attribute(s) "
-                        + unknownAttributes + " in <Valve>; its attributes are " + new java.util.TreeSet<>(TokenSettings.ATTRIBUTES));
-            }
+        if (!unknownAttributes.names().isEmpty()) {
+            throw new LifecycleException("sessionfarm token valve [" + app + "] cannot start: unknown attribute(s) "
+                    + unknownAttributes.names() + " in <Valve>; its attributes are " + new java.util.TreeSet<>(TokenSettings.ATTRIBUTES));
         }
         MasterKey master;
         try {
@@ -206,20 +204,14 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         store = new TokenStore(manager.database().dataSource(), app);
         codec = new TokenCodec(settings.cookieName(), app);
         long tick = Math.clamp(settings.keyRotationMillis() / 4, 1000, 10_000);
-        ring = new KeyRing(manager.database().dataSource(), master, KEY_PURPOSE, new KeyRing.Schedule(
-                settings.keyRotationMillis(), 3 * tick, settings.idleMillis() + settings.graceMillis() + 2 * tick));
         try {
-            ring.start();
-        } catch (SQLException | GeneralSecurityException e) {
-            throw new LifecycleException("sessionfarm token valve [" + app + "] cannot start: the key ring is not usable: "
-                    + e.getMessage());
+            ring = KeyRing.open(manager.database().dataSource(), master, KEY_PURPOSE, new KeyRing.Schedule(
+                    settings.keyRotationMillis(), 3 * tick, settings.idleMillis() + settings.graceMillis() + 2 * tick),
+                    KeyRing.StoredData.NONE);
+        } catch (KeyRing.Unusable e) {
+            throw new LifecycleException("sessionfarm token valve [" + app + "] cannot start: " + e.getMessage());
         }
-        executor = Executors.newSingleThreadScheduledExecutor(task -> {
-            Thread thread = new Thread(task, "sessionfarm-tokens-" + app.replaceAll("[^A-Za-z0-9.]+", "-"));
-            thread.setDaemon(true);
-            thread.setContextClassLoader(TokenValve.class.getClassLoader());
-            return thread;
-        });
+        executor = Executors.newSingleThreadScheduledExecutor(Daemons.named("sessionfarm-tokens-" + app));
         executor.scheduleWithFixedDelay(this::maintain, tick, tick, TimeUnit.MILLISECONDS);
         executor.scheduleWithFixedDelay(this::catchUp, 1, 1, TimeUnit.SECONDS);
         ready = true;
@@ -230,9 +222,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     @Override
     public void managerStopping() {
         ready = false;
-        if (executor != null) {
-            executor.shutdownNow();
-        }
+        Daemons.stop(executor);
     }
 
     // ---- requests ------------------------------------------------------------------------------
@@ -706,7 +696,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
                 }
             }
             String code = Base64.getUrlEncoder().withoutPadding().encodeToString(newBytes(32));
-            store.createHandoff(sha256(code), x.family.sessionId(), x.family.createdAt(), target, HANDOFF_TTL_MILLIS);
+            store.createHandoff(Sha256.of(code), x.family.sessionId(), x.family.createdAt(), target, HANDOFF_TTL_MILLIS);
             handoffsIssued.increment();
             redirect(x.response, route.target() + contextPath(request) + HANDOFF_PATH + "?code=" + code);
         } catch (SQLException e) {
@@ -729,7 +719,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
             return;
         }
         try {
-            Handoff handoff = store.redeem(sha256(code));
+            Handoff handoff = store.redeem(Sha256.of(code));
             Session session = handoff == null ? null : manager.findSession(handoff.sessionId());
             if (session == null) {
                 handoffsRefused.increment();
@@ -865,14 +855,6 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         byte[] bytes = new byte[n];
         RANDOM.nextBytes(bytes);
         return bytes;
-    }
-
-    private static byte[] sha256(String code) {
-        try {
-            return MessageDigest.getInstance("SHA-256").digest(code.getBytes(StandardCharsets.US_ASCII));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     // ---- JMX -----------------------------------------------------------------------------------
