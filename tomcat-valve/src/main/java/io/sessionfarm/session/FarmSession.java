@@ -255,7 +255,7 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
                 bytes = AttributeCodec.serialize(value);
             } catch (NotSerializableException e) {
                 unserializable.add(name);
-                farm().attributeNotSerializable(this, name, value, e);
+                farm().attributeProblems.notSerializable(name, value, e);
                 if (stored != null) {
                     removals.add(name); // never leave an older value behind for another node to resurrect
                 }
@@ -457,7 +457,7 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
         unserializable.remove(name);
         if (unreadableBecause != null) {
             unreadable.add(name);
-            farm().attributeUnreadable(this, name, unreadableBecause);
+            farm().attributeProblems.unreadable(this, name, unreadableBecause);
         } else {
             unreadable.remove(name);
         }

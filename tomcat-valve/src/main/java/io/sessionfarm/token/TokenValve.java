@@ -464,7 +464,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         store.revokeSession(row.sessionId());
         expireSession(row.sessionId());
         if (log.isDebugEnabled()) {
-            log.debug("sessionfarm token valve [" + app + "]: session [" + FarmManager.hashed(row.sessionId())
+            log.debug("sessionfarm token valve [" + app + "]: session [" + io.sessionfarm.keys.Sha256.forLog(row.sessionId())
                     + "] closed by its " + (absolute ? "absolute" : "idle") + " timeout");
         }
         return true;
@@ -477,7 +477,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
         replaysRevoked.increment();
         log.warn("sessionfarm token valve [" + app + "]: AUDIT token reuse: generation " + token.generation()
                 + " of a token family was presented after generation " + row.generation()
-                + " replaced it and outside the grace period; session [" + FarmManager.hashed(row.sessionId())
+                + " replaced it and outside the grace period; session [" + io.sessionfarm.keys.Sha256.forLog(row.sessionId())
                 + "] and its " + families + " token families are revoked for every holder");
     }
 
@@ -488,7 +488,7 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
                 session.expire();
             }
         } catch (IOException | RuntimeException e) {
-            log.warn("sessionfarm token valve [" + app + "]: could not end session [" + FarmManager.hashed(sessionId)
+            log.warn("sessionfarm token valve [" + app + "]: could not end session [" + io.sessionfarm.keys.Sha256.forLog(sessionId)
                     + "]: " + e.getMessage());
         }
     }
