@@ -9,7 +9,7 @@ import java.util.concurrent.atomic.LongAdder;
 
 import io.sessionfarm.keys.Sha256;
 import io.sessionfarm.session.CheckpointPolicy.Trigger;
-import io.sessionfarm.session.FarmSession.Delta;
+import io.sessionfarm.session.AttributeChanges.Delta;
 import io.sessionfarm.session.ManagerSettings.ConflictPolicy;
 import io.sessionfarm.store.Checkpoint;
 import io.sessionfarm.store.SessionStore;
