@@ -1,4 +1,4 @@
-# Sourced by ./farm and .ci/run: points JAVA_HOME at a JDK 25 or newer, or says how to get one.
+# Sourced by ./farm and ./check: points JAVA_HOME at a JDK 25 or newer, or says how to get one.
 java_major() { "$1/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p'; }
 sessionfarm_java_home() {
   local candidate major
