@@ -7,6 +7,8 @@ sessionfarm_java_home() {
     major=$(java_major "$candidate")
     if [ -n "$major" ] && [ "$major" -ge 25 ] 2>/dev/null; then
       export JAVA_HOME="$candidate"
+      # Maven's own libraries use sun.misc.Unsafe; JDK 24+ warns about it on every run.
+      export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
       return 0
     fi
   done

@@ -135,7 +135,7 @@ class TokenFarmIT extends FarmTestBase {
 
         Thread.sleep(GRACE_MILLIS + 1000);
         // The old token, captured with curl, replayed after the grace period.
-        Process curl = new ProcessBuilder(Tools.require("curl", "curl"), "-s", "-b, Client.TOKEN_COOKIE + "=" + old, b.url("/api/get").toString())
+        Process curl = new ProcessBuilder(Tools.require("curl", "curl"), "-s", "-b", Client.TOKEN_COOKIE + "=" + old, b.url("/api/get").toString())
                 .redirectErrorStream(true).start();
         String replay = new String(curl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(curl.waitFor(20, TimeUnit.SECONDS) && curl.exitValue() == 0, replay);
