@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.reflect.Field;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 import javax.net.ssl.SSLSession;
 
@@ -15,15 +16,18 @@ import org.apache.tomcat.util.net.jsse.JSSESupport;
 
 /**
  * Tomcat's FFM OpenSSL implementation, whose per-request TLS view also tells how the connection's
- * handshake resumed. A request reads it through the standard {@code ssl_session_mgr} attribute;
- * sessionfarm's Manager publishes it as {@link #RESUMED_ATTRIBUTE}.
+ * handshake resumed. A request reads it through the standard {@code ssl_session_mgr} attribute, as a
+ * {@code Supplier<String>}; sessionfarm's Manager publishes it as {@link #RESUMED_ATTRIBUTE}.
  * <p>
  * It delegates to Tomcat's, found by name: that class ships only in the distribution's
  * {@code lib/tomcat-coyote-ffm.jar}, which is not published to Maven Central to compile against.
  */
 public class FarmTlsImplementation extends SSLImplementation {
 
-    /** Request attribute: "ticket", "cache" or "no" (or "yes": resumed on a local host), absent when unknown. */
+    /**
+     * Request attribute: "ticket", "cache" or "no" (or "yes": resumed on a local host), absent when
+     * unknown. The Manager's checkpoint valve sets it under the same name, without this class.
+     */
     public static final String RESUMED_ATTRIBUTE = "io.sessionfarm.tls.resumed";
 
     static final String TOMCAT_OPENSSL = "org.apache.tomcat.util.net.openssl.panama.OpenSSLImplementation";
@@ -50,8 +54,11 @@ public class FarmTlsImplementation extends SSLImplementation {
         return openSsl.getSSLUtil(certificate);
     }
 
-    /** Tomcat's JSSE-style view of the session, plus {@link #resumed()}. */
-    public static final class Support extends JSSESupport {
+    /**
+     * Tomcat's JSSE-style view of the session, plus {@link #resumed()}, which it also supplies as a
+     * {@code Supplier<String>}: a JDK type, so that sessions read it without a TLS class.
+     */
+    public static final class Support extends JSSESupport implements Supplier<String> {
 
         // OpenSSLEngine keeps its SSL* private: OpenSSLSession -> its engine -> state -> ssl.
         // Read once per request and only here; tested against the Tomcat version the build names.
@@ -101,6 +108,12 @@ public class FarmTlsImplementation extends SSLImplementation {
             } catch (Throwable t) {
                 return null;
             }
+        }
+
+        /** {@link #resumed()}. */
+        @Override
+        public String get() {
+            return resumed();
         }
     }
 }
