@@ -13,6 +13,7 @@ import org.apache.tomcat.util.net.SSLImplementation;
 import org.apache.tomcat.util.net.SSLSupport;
 import org.apache.tomcat.util.net.SSLUtil;
 import org.apache.tomcat.util.net.jsse.JSSESupport;
+import org.apache.tomcat.util.res.StringManager;
 
 /**
  * Tomcat's FFM OpenSSL implementation, whose per-request TLS view also tells how the connection's
@@ -32,15 +33,15 @@ public class FarmTlsImplementation extends SSLImplementation {
 
     static final String TOMCAT_OPENSSL = "org.apache.tomcat.util.net.openssl.panama.OpenSSLImplementation";
 
+    private static final StringManager sm = StringManager.getManager(FarmTlsImplementation.class);
+
     private final SSLImplementation openSsl;
 
     public FarmTlsImplementation() {
         try {
             openSsl = SSLImplementation.getInstance(TOMCAT_OPENSSL);
         } catch (ClassNotFoundException | RuntimeException e) {
-            throw new IllegalStateException("Tomcat's FFM OpenSSL implementation (" + TOMCAT_OPENSSL + ", in"
-                    + " lib/tomcat-coyote-ffm.jar) is not available: sessionfarm's TLS connector needs Tomcat 11 on"
-                    + " Java 22 or later", e);
+            throw new IllegalStateException(sm.getString("farmTlsImplementation.noOpenSsl", TOMCAT_OPENSSL), e);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.sessionfarm.tls;
 
+import java.security.GeneralSecurityException;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -8,6 +9,7 @@ import java.util.Map;
 import org.apache.coyote.http11.Http11NioProtocol;
 import org.apache.tomcat.util.net.NioEndpoint;
 import org.apache.tomcat.util.net.SSLHostConfig;
+import org.apache.tomcat.util.res.StringManager;
 
 /**
  * Tomcat's NIO HTTP/1.1 protocol on its FFM OpenSSL implementation, with every shared host's TLS
@@ -27,6 +29,8 @@ import org.apache.tomcat.util.net.SSLHostConfig;
  * a documented extension point: sessionfarm is tested with the Tomcat version its build names.
  */
 public class FarmTlsProtocol extends Http11NioProtocol {
+
+    private static final StringManager sm = StringManager.getManager(FarmTlsProtocol.class);
 
     private final Map<String, String> raw = new HashMap<>();
     private FarmTls farm;
@@ -51,17 +55,21 @@ public class FarmTlsProtocol extends Http11NioProtocol {
 
     @Override
     public void init() throws Exception {
+        String connector = getName().replace("\"", "");
         if (!isSSLEnabled()) {
-            throw new IllegalArgumentException("connector [" + getName() + "] uses " + getClass().getName()
-                    + " without TLS: set SSLEnabled=\"true\" and add an SSLHostConfig, or use protocol=\"HTTP/1.1\"");
+            throw new IllegalArgumentException(sm.getString("farmTlsProtocol.noTls", getName(), getClass().getName()));
         }
         if (!isOpenSsl(getSslImplementationName())) {
             throw new IllegalArgumentException(notOpenSsl(getName()));
         }
         List<String> hosts = Arrays.stream(findSslHostConfigs()).map(SSLHostConfig::getHostName).toList();
-        farm = new FarmTls(TlsSettings.parse(raw, hosts), getName().replace("\"", ""));
-        ((Endpoint) getEndpoint()).farm = farm;
-        farm.start();
+        try {
+            farm = new FarmTls(TlsSettings.parse(raw, hosts), connector);
+            ((Endpoint) getEndpoint()).farm = farm;
+            farm.start();
+        } catch (IllegalArgumentException | GeneralSecurityException e) {
+            throw new IllegalArgumentException(sm.getString("farmTlsProtocol.badConfiguration", connector, e.getMessage()), e);
+        }
         super.init();
     }
 
@@ -82,10 +90,7 @@ public class FarmTlsProtocol extends Http11NioProtocol {
     }
 
     static String notOpenSsl(String connector) {
-        return "connector [" + connector + "] shares TLS sessions only on Tomcat's FFM OpenSSL implementation; the"
-                + " JDK's own TLS (JSSE) cannot export or import sessions or ticket keys. Remove sslImplementationName"
-                + " from the Connector (sessionfarm sets it), or set it to " + FarmTlsImplementation.class.getName()
-                + "; run Tomcat on Java 22 or later with --enable-native-access=ALL-UNNAMED and OpenSSL 3";
+        return sm.getString("farmTlsProtocol.notOpenSsl", connector, FarmTlsImplementation.class.getName());
     }
 
     /** Ours, or Tomcat's FFM OpenSSL implementation (or a subclass): then sharing works, only "resumed" is unknown. */
