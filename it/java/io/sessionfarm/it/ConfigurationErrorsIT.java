@@ -4,15 +4,23 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.net.ConnectException;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** Mistakes in context.xml stop the context with a message that names them; nothing starts half-configured. */
+/**
+ * Mistakes in context.xml stop the context, and mistakes on the TLS connector in server.xml stop
+ * that connector, with a message that names them; nothing starts half-configured.
+ */
 class ConfigurationErrorsIT extends FarmTestBase {
 
+    private static Farm farm;
     private static Farm.Node typo;
     private static Farm.Node outOfRange;
     private static Farm.Node unreachable;
@@ -20,10 +28,11 @@ class ConfigurationErrorsIT extends FarmTestBase {
     private static Farm.Node noMasterKey;
     private static Farm.Node readableMasterKey;
     private static java.nio.file.Path readableKeyFile;
+    private static Farm.Node tlsTypo;
 
     @BeforeAll
     static void startBrokenNodes() throws Exception {
-        Farm farm = farm(ConfigurationErrorsIT.class);
+        farm = farm(ConfigurationErrorsIT.class);
         List<Farm.Node> nodes = new ArrayList<>();
         typo = farm.create("typo", Farm.freePort(0), fixture("context-typo.xml"));
         outOfRange = farm.create("out-of-range", Farm.freePort(0), fixture("context-out-of-range.xml"));
@@ -36,7 +45,13 @@ class ConfigurationErrorsIT extends FarmTestBase {
         java.nio.file.Files.setPosixFilePermissions(readableKeyFile,
                 java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
         farm.setProperty(readableMasterKey, "sessionfarm.masterKeyFile", readableKeyFile.toString());
-        nodes.addAll(List.of(typo, outOfRange, unreachable, tokenTypo, noMasterKey, readableMasterKey));
+        tlsTypo = farm.create("tls-typo", Farm.freePort(0));
+        Path serverXml = tlsTypo.base().resolve("conf/server.xml");
+        String connector = "protocol=\"io.sessionfarm.tls.FarmTlsProtocol\"";
+        String xml = Files.readString(serverXml);
+        assertTrue(xml.contains(connector), connector);
+        Files.writeString(serverXml, xml.replace(connector, connector + " lookupTimout=\"50\""));
+        nodes.addAll(List.of(typo, outOfRange, unreachable, tokenTypo, noMasterKey, readableMasterKey, tlsTypo));
         for (Farm.Node node : nodes) {
             farm.start(node);
         }
@@ -93,5 +108,18 @@ class ConfigurationErrorsIT extends FarmTestBase {
         String log = log(noMasterKey);
         assertTrue(log.contains("masterKeyFile [/nonexistent/sessionfarm/master.key] cannot be read")
                 && log.contains("openssl rand -base64 32"), log);
+    }
+
+    @Test
+    void misspeltTlsConnectorAttributeStopsTheConnectorWhilePlainHttpServesOn() throws Exception {
+        String log = log(tlsTypo);
+        assertTrue(log.contains("unknown attribute(s) [lookupTimout] in <Connector>")
+                && log.contains("this connector's own attributes are [jdbcUrl, localCacheSize, localHosts, lookupTimeout,"), log);
+        assertTrue(farm.isUp(tlsTypo), "plain HTTP still serves");
+        try (Socket ignored = new Socket("127.0.0.1", tlsTypo.httpsPort())) {
+            throw new AssertionError("the HTTPS connector should not listen");
+        } catch (ConnectException expected) {
+            // stopped, as it should be
+        }
     }
 }

@@ -3,6 +3,7 @@ package io.sessionfarm.session;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 
 import jakarta.servlet.AsyncEvent;
 import jakarta.servlet.AsyncListener;
@@ -15,8 +16,6 @@ import org.apache.catalina.connector.Request;
 import org.apache.catalina.connector.Response;
 import org.apache.catalina.valves.ValveBase;
 import org.apache.tomcat.util.net.SSLSupport;
-
-import io.sessionfarm.tls.FarmTlsImplementation;
 
 /**
  * Ends each request with the checkpoint its session's policy asks for, before the response is
@@ -32,6 +31,8 @@ public final class CheckpointValve extends ValveBase {
 
     /** Session attribute: the TLS protocol and cipher suite of the request that created the session. */
     public static final String TLS_CREATED_UNDER_ATTRIBUTE = "io.sessionfarm.tls.createdUnder";
+    /** Request attribute: how the connection's handshake resumed, on sessionfarm's TLS connector. */
+    static final String TLS_RESUMED_ATTRIBUTE = "io.sessionfarm.tls.resumed";
     private static final ThreadLocal<String> TLS = new ThreadLocal<>();
 
     public CheckpointValve() {
@@ -97,15 +98,14 @@ public final class CheckpointValve extends ValveBase {
 
     /**
      * TLS state beside the HttpSession: publishes how this connection's handshake resumed, as
-     * {@link FarmTlsImplementation#RESUMED_ATTRIBUTE} (on sessionfarm's TLS connector), and returns
-     * the protocol and cipher suite a session created by this request remembers.
+     * {@link #TLS_RESUMED_ATTRIBUTE} (on sessionfarm's TLS connector), and returns the protocol and
+     * cipher suite a session created by this request remembers.
      */
     private static String publishTls(Request request) {
-        if (request.getAttribute(SSLSupport.SESSION_MGR) instanceof FarmTlsImplementation.Support support) {
-            String resumed = support.resumed();
-            if (resumed != null) {
-                request.setAttribute(FarmTlsImplementation.RESUMED_ATTRIBUTE, resumed);
-            }
+        // sessionfarm's TLS connector makes its SSLSupport a Supplier of how the handshake resumed:
+        // a JDK type, so sessions need no TLS class.
+        if (request.getAttribute(SSLSupport.SESSION_MGR) instanceof Supplier<?> tls && tls.get() instanceof String resumed) {
+            request.setAttribute(TLS_RESUMED_ATTRIBUTE, resumed);
         }
         Object protocol = request.getAttribute(SSLSupport.PROTOCOL_VERSION_KEY); // e.g. "TLSv1.3:TLS"
         Object cipher = request.getAttribute(Globals.CIPHER_SUITE_ATTR);

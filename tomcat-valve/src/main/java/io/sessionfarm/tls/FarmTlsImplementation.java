@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.reflect.Field;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 import javax.net.ssl.SSLSession;
 
@@ -12,21 +13,27 @@ import org.apache.tomcat.util.net.SSLImplementation;
 import org.apache.tomcat.util.net.SSLSupport;
 import org.apache.tomcat.util.net.SSLUtil;
 import org.apache.tomcat.util.net.jsse.JSSESupport;
+import org.apache.tomcat.util.res.StringManager;
 
 /**
  * Tomcat's FFM OpenSSL implementation, whose per-request TLS view also tells how the connection's
- * handshake resumed. A request reads it through the standard {@code ssl_session_mgr} attribute;
- * sessionfarm's Manager publishes it as {@link #RESUMED_ATTRIBUTE}.
+ * handshake resumed. A request reads it through the standard {@code ssl_session_mgr} attribute, as a
+ * {@code Supplier<String>}; sessionfarm's Manager publishes it as {@link #RESUMED_ATTRIBUTE}.
  * <p>
  * It delegates to Tomcat's, found by name: that class ships only in the distribution's
  * {@code lib/tomcat-coyote-ffm.jar}, which is not published to Maven Central to compile against.
  */
 public class FarmTlsImplementation extends SSLImplementation {
 
-    /** Request attribute: "ticket", "cache" or "no" (or "yes": resumed on a local host), absent when unknown. */
+    /**
+     * Request attribute: "ticket", "cache" or "no" (or "yes": resumed on a local host), absent when
+     * unknown. The Manager's checkpoint valve sets it under the same name, without this class.
+     */
     public static final String RESUMED_ATTRIBUTE = "io.sessionfarm.tls.resumed";
 
     static final String TOMCAT_OPENSSL = "org.apache.tomcat.util.net.openssl.panama.OpenSSLImplementation";
+
+    private static final StringManager sm = StringManager.getManager(FarmTlsImplementation.class);
 
     private final SSLImplementation openSsl;
 
@@ -34,9 +41,7 @@ public class FarmTlsImplementation extends SSLImplementation {
         try {
             openSsl = SSLImplementation.getInstance(TOMCAT_OPENSSL);
         } catch (ClassNotFoundException | RuntimeException e) {
-            throw new IllegalStateException("Tomcat's FFM OpenSSL implementation (" + TOMCAT_OPENSSL + ", in"
-                    + " lib/tomcat-coyote-ffm.jar) is not available: sessionfarm's TLS connector needs Tomcat 11 on"
-                    + " Java 22 or later", e);
+            throw new IllegalStateException(sm.getString("farmTlsImplementation.noOpenSsl", TOMCAT_OPENSSL), e);
         }
     }
 
@@ -50,8 +55,11 @@ public class FarmTlsImplementation extends SSLImplementation {
         return openSsl.getSSLUtil(certificate);
     }
 
-    /** Tomcat's JSSE-style view of the session, plus {@link #resumed()}. */
-    public static final class Support extends JSSESupport {
+    /**
+     * Tomcat's JSSE-style view of the session, plus {@link #resumed()}, which it also supplies as a
+     * {@code Supplier<String>}: a JDK type, so that sessions read it without a TLS class.
+     */
+    public static final class Support extends JSSESupport implements Supplier<String> {
 
         // OpenSSLEngine keeps its SSL* private: OpenSSLSession -> its engine -> state -> ssl.
         // Read once per request and only here; tested against the Tomcat version the build names.
@@ -101,6 +109,12 @@ public class FarmTlsImplementation extends SSLImplementation {
             } catch (Throwable t) {
                 return null;
             }
+        }
+
+        /** {@link #resumed()}. */
+        @Override
+        public String get() {
+            return resumed();
         }
     }
 }

@@ -1,13 +1,21 @@
 package io.sessionfarm.tls;
 
+import java.security.GeneralSecurityException;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeSet;
 
+import org.apache.catalina.connector.Connector;
 import org.apache.coyote.http11.Http11NioProtocol;
+import org.apache.tomcat.util.IntrospectionUtils;
 import org.apache.tomcat.util.net.NioEndpoint;
 import org.apache.tomcat.util.net.SSLHostConfig;
+import org.apache.tomcat.util.net.SocketProperties;
+import org.apache.tomcat.util.res.StringManager;
+
+import io.sessionfarm.config.Attributes;
 
 /**
  * Tomcat's NIO HTTP/1.1 protocol on its FFM OpenSSL implementation, with every shared host's TLS
@@ -25,10 +33,17 @@ import org.apache.tomcat.util.net.SSLHostConfig;
  * The TLS callbacks are installed right after Tomcat creates each host's {@code SSL_CTX}, so a
  * reload of the TLS configuration keeps them. This builds on Tomcat classes that are public but not
  * a documented extension point: sessionfarm is tested with the Tomcat version its build names.
+ * <p>
+ * An attribute that neither Tomcat's connector nor this protocol knows stops the connector with a
+ * message that names it, instead of Tomcat's warning: it is almost always a typo.
  */
 public class FarmTlsProtocol extends Http11NioProtocol {
 
+    private static final StringManager sm = StringManager.getManager(FarmTlsProtocol.class);
+    private static final String SOCKET_PREFIX = "socket.";
+
     private final Map<String, String> raw = new HashMap<>();
+    private final Attributes.Unknown unknownAttributes = new Attributes.Unknown();
     private FarmTls farm;
 
     public FarmTlsProtocol() {
@@ -49,19 +64,52 @@ public class FarmTlsProtocol extends Http11NioProtocol {
     public void setLocalHosts(String value) { raw.put("localHosts", value); }
     public void setSingleUseHosts(String value) { raw.put("singleUseHosts", value); }
 
+    /**
+     * Tomcat's digester calls this (through {@link Connector#setProperty}) for a {@code <Connector>}
+     * attribute that has no setter on the Connector or on this protocol; Tomcat's endpoint takes the
+     * ones it knows. Any other name is remembered so that {@link #init()} refuses it.
+     */
+    @Override
+    public boolean setProperty(String name, String value) {
+        if (super.setProperty(name, value)) {
+            return true;
+        }
+        // A Tomcat attribute whose value its setter cannot parse keeps Tomcat's own warning.
+        return !knownToTomcat(name) && unknownAttributes.add(name);
+    }
+
+    private boolean knownToTomcat(String name) {
+        return hasSetter(Connector.class, name) || hasSetter(getClass(), name) || hasSetter(getEndpoint().getClass(), name)
+                || name.startsWith(SOCKET_PREFIX) && hasSetter(SocketProperties.class, name.substring(SOCKET_PREFIX.length()));
+    }
+
+    /** As Tomcat's digester looks for a setter: by name, of any one parameter. */
+    private static boolean hasSetter(Class<?> type, String name) {
+        String setter = "set" + IntrospectionUtils.capitalize(name);
+        return Arrays.stream(type.getMethods()).anyMatch(m -> m.getName().equals(setter) && m.getParameterCount() == 1);
+    }
+
     @Override
     public void init() throws Exception {
+        String connector = getName().replace("\"", "");
+        if (!unknownAttributes.names().isEmpty()) {
+            throw new IllegalArgumentException(sm.getString("farmTlsProtocol.unknownAttribute", connector,
+                    unknownAttributes.names(), new TreeSet<>(TlsSettings.ATTRIBUTES)));
+        }
         if (!isSSLEnabled()) {
-            throw new IllegalArgumentException("connector [" + getName() + "] uses " + getClass().getName()
-                    + " without TLS: set SSLEnabled=\"true\" and add an SSLHostConfig, or use protocol=\"HTTP/1.1\"");
+            throw new IllegalArgumentException(sm.getString("farmTlsProtocol.noTls", getName(), getClass().getName()));
         }
         if (!isOpenSsl(getSslImplementationName())) {
             throw new IllegalArgumentException(notOpenSsl(getName()));
         }
         List<String> hosts = Arrays.stream(findSslHostConfigs()).map(SSLHostConfig::getHostName).toList();
-        farm = new FarmTls(TlsSettings.parse(raw, hosts), getName().replace("\"", ""));
-        ((Endpoint) getEndpoint()).farm = farm;
-        farm.start();
+        try {
+            farm = new FarmTls(TlsSettings.parse(raw, hosts), connector);
+            ((Endpoint) getEndpoint()).farm = farm;
+            farm.start();
+        } catch (IllegalArgumentException | GeneralSecurityException e) {
+            throw new IllegalArgumentException(sm.getString("farmTlsProtocol.badConfiguration", connector, e.getMessage()), e);
+        }
         super.init();
     }
 
@@ -82,10 +130,7 @@ public class FarmTlsProtocol extends Http11NioProtocol {
     }
 
     static String notOpenSsl(String connector) {
-        return "connector [" + connector + "] shares TLS sessions only on Tomcat's FFM OpenSSL implementation; the"
-                + " JDK's own TLS (JSSE) cannot export or import sessions or ticket keys. Remove sslImplementationName"
-                + " from the Connector (sessionfarm sets it), or set it to " + FarmTlsImplementation.class.getName()
-                + "; run Tomcat on Java 22 or later with --enable-native-access=ALL-UNNAMED and OpenSSL 3";
+        return sm.getString("farmTlsProtocol.notOpenSsl", connector, FarmTlsImplementation.class.getName());
     }
 
     /** Ours, or Tomcat's FFM OpenSSL implementation (or a subclass): then sharing works, only "resumed" is unknown. */

@@ -13,6 +13,8 @@ import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 
+import org.apache.tomcat.util.res.StringManager;
+
 /**
  * The OpenSSL calls Tomcat's FFM connector does not bind, bound here with the Foreign Function
  * &amp; Memory API against the same library Tomcat loaded (its {@code LIBRARY_NAME} property, else
@@ -42,6 +44,8 @@ final class OpenSsl {
     static final int OSSL_PARAM_OCTET_STRING = 5;
     static final long OSSL_PARAM_UNMODIFIED = -1L;
 
+    // before the bindings below, whose errors it words
+    private static final StringManager sm = StringManager.getManager(OpenSsl.class);
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LOOKUP = SymbolLookup.libraryLookup(System.mapLibraryName(
             System.getProperty("org.apache.tomcat.util.openssl.LIBRARY_NAME", "ssl")), Arena.global());
@@ -96,8 +100,7 @@ final class OpenSsl {
     }
 
     private static MemorySegment symbol(String name) {
-        return LOOKUP.find(name).orElseThrow(() -> new UnsatisfiedLinkError("OpenSSL has no " + name
-                + ": sessionfarm's TLS layer needs OpenSSL 3.0 or later"));
+        return LOOKUP.find(name).orElseThrow(() -> new UnsatisfiedLinkError(sm.getString("openSsl.missingSymbol", name)));
     }
 
     /**

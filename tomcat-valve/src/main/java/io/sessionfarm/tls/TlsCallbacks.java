@@ -13,6 +13,7 @@ import java.util.concurrent.ConcurrentHashMap;
 
 import org.apache.juli.logging.Log;
 import org.apache.juli.logging.LogFactory;
+import org.apache.tomcat.util.res.StringManager;
 
 /**
  * The four OpenSSL callbacks, installed on every shared host's {@code SSL_CTX}. They run on
@@ -23,6 +24,7 @@ import org.apache.juli.logging.LogFactory;
 final class TlsCallbacks {
 
     private static final Log log = LogFactory.getLog(TlsCallbacks.class);
+    private static final StringManager sm = StringManager.getManager(TlsCallbacks.class);
     private static final SecureRandom RANDOM = new SecureRandom();
 
     /** The per-connection mark of how a handshake resumed, in the {@code SSL}'s ex_data. */
@@ -80,7 +82,7 @@ final class TlsCallbacks {
             }
             if ((int) OpenSsl.SSL_session_reused.invokeExact(ssl) == 0 && mark(ssl) != COUNTED_FULL) {
                 setMark(ssl, COUNTED_FULL); // TLS 1.3 calls twice per full handshake: once per ticket
-                binding.farm().fullHandshake();
+                binding.farm().stats().fullHandshake();
             }
             // A TLS 1.3 stateless ticket carries the session itself: nothing to store (nginx skips them too).
             if ((int) OpenSsl.SSL_version.invokeExact(ssl) == OpenSsl.TLS1_3_VERSION && !binding.statefulTickets()) {
@@ -91,7 +93,7 @@ final class TlsCallbacks {
                 MemorySegment idPointer = (MemorySegment) OpenSsl.SSL_SESSION_get_id.invokeExact(session, length);
                 byte[] id = idPointer.reinterpret(length.get(JAVA_INT, 0)).toArray(JAVA_BYTE);
                 int size = (int) OpenSsl.i2d_SSL_SESSION.invokeExact(session, MemorySegment.NULL);
-                if (id.length == 0 || size <= 0 || size > FarmTls.MAX_SESSION_BYTES) {
+                if (id.length == 0 || size <= 0 || size > TlsSessionCache.MAX_SESSION_BYTES) {
                     return 0;
                 }
                 MemorySegment der = arena.allocate(size);
@@ -101,10 +103,10 @@ final class TlsCallbacks {
                 long timeout = (long) OpenSsl.SSL_SESSION_get_timeout.invokeExact(session);
                 byte[] bytes = der.asSlice(0, written).toArray(JAVA_BYTE);
                 der.fill((byte) 0); // the session's secret
-                binding.farm().sessionCreated(binding, id, bytes, timeout);
+                binding.farm().cache().sessionCreated(binding, id, bytes, timeout);
             }
         } catch (Throwable t) {
-            failed("new session", t);
+            failed(Callback.NEW_SESSION, t);
         }
         return 0;
     }
@@ -119,7 +121,7 @@ final class TlsCallbacks {
             if (binding == null || length <= 0) {
                 return MemorySegment.NULL;
             }
-            byte[] der = binding.farm().lookup(binding, id.reinterpret(length).toArray(JAVA_BYTE));
+            byte[] der = binding.farm().cache().lookup(binding, id.reinterpret(length).toArray(JAVA_BYTE));
             if (der == null) {
                 return MemorySegment.NULL;
             }
@@ -133,15 +135,15 @@ final class TlsCallbacks {
                 buffer.fill((byte) 0);
             }
             if (session.equals(MemorySegment.NULL)) {
-                binding.farm().unreadable("its decoded bytes are no TLS session");
+                binding.farm().cache().unreadable(TlsSessionCache.Unreadable.NOT_A_SESSION);
                 return MemorySegment.NULL;
             }
             copy.reinterpret(JAVA_INT.byteSize()).set(JAVA_INT, 0, 0);
             setMark(ssl, RESUMED_BY_CACHE);
-            binding.farm().resumedByCache();
+            binding.farm().stats().resumedByCache();
             return session;
         } catch (Throwable t) {
-            failed("session lookup", t);
+            failed(Callback.GET_SESSION, t);
             return MemorySegment.NULL;
         }
     }
@@ -168,8 +170,8 @@ final class TlsCallbacks {
             if (binding == null) {
                 return 0;
             }
-            FarmTls farm = binding.farm();
-            TicketKeys keys = farm.ticketKeys();
+            FarmTlsStats stats = binding.farm().stats();
+            TicketKeys keys = binding.farm().keys().ticketKeys();
             MemorySegment keyName = name.reinterpret(TicketKeys.NAME_BYTES);
             MemorySegment ivBytes = iv.reinterpret(OpenSsl.TICKET_IV_BYTES);
             TicketKeys.TicketKey key;
@@ -182,7 +184,7 @@ final class TlsCallbacks {
             } else {
                 key = keys.find(keyName.toArray(JAVA_BYTE));
                 if (key == null) {
-                    farm.unknownTicketKey();
+                    stats.unknownTicketKey();
                     return 0;
                 }
             }
@@ -197,15 +199,15 @@ final class TlsCallbacks {
                 }
             }
             if (encrypt == 1) {
-                farm.ticketIssued();
+                stats.ticketIssued();
                 return 1;
             }
             setMark(ssl, RESUMED_BY_TICKET);
-            farm.resumedByTicket();
+            stats.resumedByTicket();
             boolean tls13 = (int) OpenSsl.SSL_version.invokeExact(ssl) == OpenSsl.TLS1_3_VERSION;
             return keys.isCurrent(key) && !tls13 ? 1 : 2;
         } catch (Throwable t) {
-            failed("ticket key", t);
+            failed(Callback.TICKET_KEY, t);
             return 0;
         }
     }
@@ -239,8 +241,18 @@ final class TlsCallbacks {
         int ignored = (int) OpenSsl.SSL_set_ex_data.invokeExact(ssl, EX_INDEX, MemorySegment.ofAddress(mark));
     }
 
-    private static void failed(String what, Throwable t) {
-        // Never the session or key bytes: only what failed.
-        log.warn("TLS " + what + " callback failed, the handshake goes on without the farm: " + t);
+    private enum Callback { NEW_SESSION, GET_SESSION, TICKET_KEY }
+
+    /** Logs what failed, never the session or key bytes; called from upcalls, so it throws nothing itself. */
+    private static void failed(Callback callback, Throwable t) {
+        try {
+            log.warn(switch (callback) {
+                case NEW_SESSION -> sm.getString("tlsCallbacks.newSessionFailed", t);
+                case GET_SESSION -> sm.getString("tlsCallbacks.getSessionFailed", t);
+                case TICKET_KEY -> sm.getString("tlsCallbacks.ticketKeyFailed", t);
+            });
+        } catch (Throwable ignored) {
+            // an exception escaping an upcall would end the JVM
+        }
     }
 }
