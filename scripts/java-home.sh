@@ -1,4 +1,4 @@
-# Sourced by ./farm and .ci/run: points JAVA_HOME at a JDK 25 or newer, or says how to get one.
+# Sourced by ./farm and ./check: points JAVA_HOME at a JDK 25 or newer, or says how to get one.
 java_major() { "$1/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p'; }
 sessionfarm_java_home() {
   local candidate major
@@ -7,6 +7,8 @@ sessionfarm_java_home() {
     major=$(java_major "$candidate")
     if [ -n "$major" ] && [ "$major" -ge 25 ] 2>/dev/null; then
       export JAVA_HOME="$candidate"
+      # Maven's own libraries use sun.misc.Unsafe; JDK 24+ warns about it on every run.
+      export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
       return 0
     fi
   done

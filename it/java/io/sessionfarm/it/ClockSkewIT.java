@@ -3,7 +3,6 @@ package io.sessionfarm.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -25,7 +24,6 @@ import io.sessionfarm.store.TestDatabase;
  */
 class ClockSkewIT extends FarmTestBase {
 
-    private static final Path LIBFAKETIME = Path.of("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1");
     private static final int TIMEOUT_SECONDS = 6;
 
     private static Farm.Node ahead;
@@ -34,7 +32,7 @@ class ClockSkewIT extends FarmTestBase {
 
     @BeforeAll
     static void startFarm() throws Exception {
-        assertTrue(Files.exists(LIBFAKETIME), "libfaketime is missing: apt-get install faketime (.ci/run does)");
+        Tools.require(Tools.LIBFAKETIME, "faketime");
         Farm farm = farm(ClockSkewIT.class);
         Path context = fixture("context-fast-expiry.xml");
         ahead = farm.create("ahead", Farm.freePort(0), context);
@@ -51,7 +49,7 @@ class ClockSkewIT extends FarmTestBase {
 
     private static Map<String, String> skewed(String offset) {
         // The JVM's monotonic clock stays real: only the wall clock, which stored times came from, is wrong.
-        return Map.of("LD_PRELOAD", LIBFAKETIME.toString(), "FAKETIME", offset, "FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        return Map.of("LD_PRELOAD", Tools.LIBFAKETIME.toString(), "FAKETIME", offset, "FAKETIME_DONT_FAKE_MONOTONIC", "1");
     }
 
     @Test

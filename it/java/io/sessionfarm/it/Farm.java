@@ -499,8 +499,8 @@ public final class Farm {
             System.out.println("HTTPS front, HAProxy round-robin (TCP) over every node: https://127.0.0.1:" + port
                     + "/  (try: openssl s_client -connect 127.0.0.1:" + port + " -tls1_2 -reconnect)");
         } else {
-            System.out.println("For an HTTPS front that sends each connection to the next node: apt-get install haproxy,"
-                    + " then ./farm up again.");
+            System.out.println("No HTTPS front: HAProxy is not installed (sudo apt-get install haproxy, then ./farm up"
+                    + " again); each node's HTTPS port above still works.");
         }
         System.out.println("Open any node's URL, fill a cart, then use another node: the cart follows."
                 + (count > 1 ? " /api/report lives on " + reports.name() + " only: other nodes hand the session over." : "")

@@ -136,7 +136,7 @@ class TlsFarmIT extends FarmTestBase {
     @Test
     @Order(5)
     void everyReconnectionThroughRoundRobinResumes() throws Exception {
-        assertTrue(Balancer.installed(), "HAProxy is needed: apt-get install haproxy (.ci/run installs it)");
+        assertTrue(Balancer.installed(), "haproxy is needed: sudo apt-get install haproxy (./check installs it)");
         int port = Farm.freePort(0);
         Process haproxy = Balancer.tcpRoundRobin(nodes, port, sessions, false);
         try {

@@ -222,7 +222,7 @@ class TokenAttacksIT extends FarmTestBase {
 
     @Test
     void pathParametersInTheRequestCannotAddAttributesToTheCookie() throws Exception {
-        Process curl = new ProcessBuilder("curl", "-s", "-o", "/dev/null", "-D", "-", "--path-as-is",
+        Process curl = new ProcessBuilder(Tools.require("curl", "curl"), "-s", "-o", "/dev/null", "-D", "-", "--path-as-is",
                 "http://127.0.0.1:" + a.port() + "/shop;Domain=evil.example/api/whoami")
                 .redirectErrorStream(true).start();
         String headers = new String(curl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -405,7 +405,7 @@ class TokenAttacksIT extends FarmTestBase {
 
     /** curl keeps the path as written ({@code --path-as-is}); Java's client would not send it so. */
     private static String curlHeaders(Client user, Farm.Node node, String rawPath) throws Exception {
-        Process curl = new ProcessBuilder("curl", "-s", "-o", "/dev/null", "-D", "-", "--path-as-is",
+        Process curl = new ProcessBuilder(Tools.require("curl", "curl"), "-s", "-o", "/dev/null", "-D", "-", "--path-as-is",
                 "-b", Client.TOKEN_COOKIE + "=" + user.token(), "http://127.0.0.1:" + node.port() + rawPath)
                 .redirectErrorStream(true).start();
         String out = new String(curl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

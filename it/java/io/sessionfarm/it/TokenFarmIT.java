@@ -135,7 +135,7 @@ class TokenFarmIT extends FarmTestBase {
 
         Thread.sleep(GRACE_MILLIS + 1000);
         // The old token, captured with curl, replayed after the grace period.
-        Process curl = new ProcessBuilder("curl", "-s", "-b", Client.TOKEN_COOKIE + "=" + old, b.url("/api/get").toString())
+        Process curl = new ProcessBuilder(Tools.require("curl", "curl"), "-s", "-b", Client.TOKEN_COOKIE + "=" + old, b.url("/api/get").toString())
                 .redirectErrorStream(true).start();
         String replay = new String(curl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(curl.waitFor(20, TimeUnit.SECONDS) && curl.exitValue() == 0, replay);
@@ -267,7 +267,7 @@ class TokenFarmIT extends FarmTestBase {
 
     @Test
     void chromiumsParallelRequestsNeverLoseTheSessionAndKeepTheNewestToken() throws Exception {
-        String chromium = Files.isExecutable(Path.of("/usr/bin/chromium")) ? "/usr/bin/chromium" : "chromium";
+        String chromium = Tools.require("chromium", "chromium");
         Path profile = Files.createTempDirectory(ROOT.resolve("target"), "chromium-");
         Process browser = new ProcessBuilder(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -2,19 +2,15 @@ package io.sessionfarm.store;
 
 import static io.sessionfarm.store.DatabaseClock.NOW;
 
-import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
-import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Function;
 import java.util.function.LongSupplier;
 
@@ -109,31 +105,13 @@ public final class SessionStore {
     static final String RESEAL_ATTRIBUTE = """
             UPDATE sessionfarm_attribute SET value = ?, key_id = ? WHERE app = ? AND session_id = ? AND name = ?""";
 
-    /** Oldest expired rows first, skipping rows another node is already expiring. */
-    static final String LOCK_EXPIRED = """
-            SELECT id, created_at, last_access, max_inactive, %1$s FROM sessionfarm_session
-             WHERE app = ? AND expires_at <= %1$s
-             ORDER BY expires_at
-             LIMIT ?
-               FOR UPDATE SKIP LOCKED""".formatted(NOW);
-
-    static final String SELECT_ATTRIBUTES_OF = """
-            SELECT session_id, name, value, key_id FROM sessionfarm_attribute WHERE app = ? AND session_id = ANY (?)""";
-
-    static final String DELETE_SESSIONS = """
-            DELETE FROM sessionfarm_session WHERE app = ? AND id = ANY (?)""";
-
     /** Below the 1 s a node's socket waits at the least (storeTimeout is rounded up to seconds). */
     static final int LOCK_HELD_AT_MOST_MILLIS = 500;
 
-    private final DataSource dataSource;
+    private final TimedConnections connections;
     private final String app;
-    private final ValueSealer sealer;
+    private final SealedValues atRest;
     private final LongSupplier clock;
-
-    private final LongAdder operations = new LongAdder();
-    private final LongAdder failures = new LongAdder();
-    private final LongAdder nanos = new LongAdder();
 
     /** Values stored as given (no master key). */
     public SessionStore(DataSource dataSource, String app) {
@@ -151,9 +129,9 @@ public final class SessionStore {
 
     /** With {@code clock} as this node's clock: tests give one that is wrong. */
     SessionStore(DataSource dataSource, String app, ValueSealer sealer, LongSupplier clock) {
-        this.dataSource = dataSource;
+        this.connections = new TimedConnections(dataSource);
         this.app = app;
-        this.sealer = sealer;
+        this.atRest = new SealedValues(sealer);
         this.clock = clock;
     }
 
@@ -167,7 +145,7 @@ public final class SessionStore {
      * @return the new stored version, or empty when another node wrote first (or the session is gone)
      */
     public OptionalLong save(Checkpoint c) throws SQLException {
-        return timed(con -> write(con, c));
+        return connections.timed(con -> write(con, c));
     }
 
     /**
@@ -179,7 +157,7 @@ public final class SessionStore {
      * @return the new stored version, or empty when there is no stored session
      */
     public OptionalLong saveMerged(String id, Function<StoredSession, Checkpoint> merge) throws SQLException {
-        return transaction(con -> {
+        return connections.transaction(con -> {
             try (Statement set = con.createStatement()) {
                 // A node that stalls while it holds the lock (a long pause, a partition) must
                 // not hold up the others' writes: PostgreSQL ends its transaction instead.
@@ -219,10 +197,10 @@ public final class SessionStore {
             int i = 0;
             for (Map.Entry<String, byte[]> write : c.writes().entrySet()) {
                 names[i] = write.getKey();
-                if (sealer == null) {
+                if (!atRest.sealing()) {
                     values[i] = write.getValue();
                 } else {
-                    ValueSealer.Sealed sealed = seal(c.id(), write.getKey(), write.getValue());
+                    ValueSealer.Sealed sealed = atRest.seal(c.id(), write.getKey(), write.getValue());
                     values[i] = sealed.bytes();
                     keyIds[i] = sealed.keyId();
                 }
@@ -267,7 +245,7 @@ public final class SessionStore {
 
     /** The whole stored session, or null when there is none. */
     public StoredSession load(String id) throws SQLException {
-        return timed(con -> {
+        return connections.timed(con -> {
             try (PreparedStatement ps = con.prepareStatement(SELECT_SESSION)) {
                 return readSession(ps, id);
             }
@@ -292,7 +270,7 @@ public final class SessionStore {
             do {
                 String name = rs.getString(6);
                 if (name != null) {
-                    attributes.put(name, new StoredAttribute(rs.getLong(7), opened(id, name, rs.getBytes(8), rs, 9)));
+                    attributes.put(name, new StoredAttribute(rs.getLong(7), atRest.opened(id, name, rs.getBytes(8), rs, 9)));
                 }
             } while (rs.next());
             return new StoredSession(id, version, createdAt, lastAccess, maxInactive, expiresAt, attributes);
@@ -301,7 +279,7 @@ public final class SessionStore {
 
     /** Version and access times only: one primary-key read. Null when there is no stored session. */
     public Stamp stamp(String id) throws SQLException {
-        return timed(con -> {
+        return connections.timed(con -> {
             try (PreparedStatement ps = con.prepareStatement(SELECT_STAMP)) {
                 ps.setString(1, app);
                 ps.setString(2, id);
@@ -315,7 +293,7 @@ public final class SessionStore {
 
     /** @return whether a stored session was there to extend */
     public boolean touch(String id, long lastAccess, long expiresAt) throws SQLException {
-        return timed(con -> {
+        return connections.timed(con -> {
             try (PreparedStatement ps = con.prepareStatement(TOUCH)) {
                 long now = clock.getAsLong();
                 ps.setLong(1, DatabaseClock.offset(lastAccess, now));
@@ -328,7 +306,7 @@ public final class SessionStore {
     }
 
     public void delete(String id) throws SQLException {
-        timed(con -> {
+        connections.timed(con -> {
             try (PreparedStatement ps = con.prepareStatement(DELETE_SESSION)) {
                 ps.setString(1, app);
                 ps.setString(2, id);
@@ -345,7 +323,7 @@ public final class SessionStore {
      * @return whether this call deleted it
      */
     public boolean deleteIfExpired(String id) throws SQLException {
-        return timed(con -> {
+        return connections.timed(con -> {
             try (PreparedStatement ps = con.prepareStatement(DELETE_IF_EXPIRED)) {
                 ps.setString(1, app);
                 ps.setString(2, id);
@@ -358,7 +336,7 @@ public final class SessionStore {
 
     /** One round trip, to learn whether the store answers again. */
     public void ping() throws SQLException {
-        timed(con -> {
+        connections.timed(con -> {
             Database.ping(con);
             return null;
         });
@@ -369,7 +347,7 @@ public final class SessionStore {
      * of the round trip.
      */
     public long clockSkewMillis() throws SQLException {
-        return timed(con -> {
+        return connections.timed(con -> {
             try (PreparedStatement ps = con.prepareStatement("SELECT " + NOW)) {
                 long sent = clock.getAsLong();
                 long databaseNow = singleLong(ps);
@@ -381,12 +359,12 @@ public final class SessionStore {
 
     /** Moves a stored session to a new id (attributes follow by cascade). */
     public boolean rename(String oldId, String newId) throws SQLException {
-        if (sealer == null) {
-            return timed(con -> renameRow(con, oldId, newId));
+        if (!atRest.sealing()) {
+            return connections.timed(con -> renameRow(con, oldId, newId));
         }
         // Sealed values are bound to their session's id: sealed again for the new one, in the
         // same transaction. A value that cannot be opened stays as it is, unreadable.
-        return transaction(con -> {
+        return connections.transaction(con -> {
             boolean moved = renameRow(con, oldId, newId);
             if (moved) {
                 resealAttributes(con, oldId, newId);
@@ -412,9 +390,9 @@ public final class SessionStore {
             try (ResultSet rs = read.executeQuery()) {
                 while (rs.next()) {
                     String name = rs.getString(1);
-                    byte[] plain = opened(oldId, name, rs.getBytes(2), rs, 3);
+                    byte[] plain = atRest.opened(oldId, name, rs.getBytes(2), rs, 3);
                     if (plain != null) {
-                        ValueSealer.Sealed sealed = seal(newId, name, plain);
+                        ValueSealer.Sealed sealed = atRest.seal(newId, name, plain);
                         write.setBytes(1, sealed.bytes());
                         write.setInt(2, sealed.keyId());
                         write.setString(3, app);
@@ -434,110 +412,24 @@ public final class SessionStore {
     }
 
     /**
-     * Removes up to {@code limit} sessions expired by the database's clock in one transaction and
-     * returns them. Rows are taken with {@code FOR UPDATE SKIP LOCKED}: nodes sweeping at once take
-     * disjoint rows, so each expired session is returned to exactly one node.
+     * Removes up to {@code limit} sessions expired by the database's clock and returns them; each
+     * to exactly one of the nodes sweeping at once ({@link ExpirySweep}).
      */
     public List<ExpiredSession> sweepExpired(int limit) throws SQLException {
-        return transaction(con -> {
-            Map<String, ExpiredSession> expired = new LinkedHashMap<>();
-            try (PreparedStatement ps = con.prepareStatement(LOCK_EXPIRED)) {
-                ps.setString(1, app);
-                ps.setInt(2, limit);
-                long now = clock.getAsLong();
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        String id = rs.getString(1);
-                        long databaseNow = rs.getLong(5);
-                        expired.put(id, new ExpiredSession(id, DatabaseClock.toLocal(rs.getLong(2), databaseNow, now),
-                                DatabaseClock.toLocal(rs.getLong(3), databaseNow, now), rs.getInt(4), new HashMap<>()));
-                    }
-                }
-            }
-            if (expired.isEmpty()) {
-                return List.<ExpiredSession>of();
-            }
-            Array ids = con.createArrayOf("text", expired.keySet().toArray());
-            try (PreparedStatement ps = con.prepareStatement(SELECT_ATTRIBUTES_OF)) {
-                ps.setString(1, app);
-                ps.setArray(2, ids);
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        String id = rs.getString(1);
-                        String name = rs.getString(2);
-                        expired.get(id).attributes().put(name, opened(id, name, rs.getBytes(3), rs, 4));
-                    }
-                }
-            }
-            try (PreparedStatement ps = con.prepareStatement(DELETE_SESSIONS)) {
-                ps.setString(1, app);
-                ps.setArray(2, ids);
-                ps.executeUpdate();
-            }
-            return new ArrayList<>(expired.values());
-        });
-    }
-
-    private ValueSealer.Sealed seal(String id, String name, byte[] plain) throws SQLException {
-        try {
-            return sealer.seal(id, name, plain);
-        } catch (java.security.GeneralSecurityException e) {
-            throw new SQLException("attribute [" + name + "] could not be encrypted: " + e.getMessage(), e);
-        }
-    }
-
-    /**
-     * The plain value of a stored attribute; null if it cannot be decrypted (altered, or sealed
-     * under a key this node does not have), which the session treats as an unreadable attribute.
-     */
-    private byte[] opened(String id, String name, byte[] value, ResultSet rs, int keyIdColumn) throws SQLException {
-        int keyId = rs.getInt(keyIdColumn);
-        boolean plain = rs.wasNull();
-        if (plain || sealer == null) {
-            return plain && sealer == null ? value : null;
-        }
-        try {
-            return sealer.open(id, name, keyId, value);
-        } catch (java.security.GeneralSecurityException e) {
-            return null;
-        }
+        return connections.transaction(con -> ExpirySweep.take(con, app, limit, clock.getAsLong(), atRest));
     }
 
     public long operations() {
-        return operations.sum();
+        return connections.operations();
     }
 
     public long failures() {
-        return failures.sum();
+        return connections.failures();
     }
 
     /** Mean time of a store operation, connection checkout included. */
     public double averageLatencyMillis() {
-        long n = operations.sum();
-        return n == 0 ? 0 : nanos.sum() / 1e6 / n;
-    }
-
-    @FunctionalInterface
-    private interface Work<T> {
-        T run(Connection con) throws SQLException;
-    }
-
-    /** One transaction: committed if {@code work} returns, rolled back if it throws. */
-    private <T> T transaction(Work<T> work) throws SQLException {
-        return timed(con -> Database.inTransaction(con, work::run));
-    }
-
-    private <T> T timed(Work<T> work) throws SQLException {
-        long start = System.nanoTime();
-        try (Connection con = dataSource.getConnection()) {
-            return work.run(con);
-        } catch (SQLException | RuntimeException e) {
-            failures.increment();
-            throw e;
-        } finally {
-            operations.increment();
-            nanos.add(System.nanoTime() - start);
-        }
+        return connections.averageLatencyMillis();
     }
 
     private static long singleLong(PreparedStatement ps) throws SQLException {

@@ -7,8 +7,9 @@ import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.atomic.LongAdder;
 
+import io.sessionfarm.keys.Sha256;
 import io.sessionfarm.session.CheckpointPolicy.Trigger;
-import io.sessionfarm.session.FarmSession.Delta;
+import io.sessionfarm.session.AttributeChanges.Delta;
 import io.sessionfarm.session.ManagerSettings.ConflictPolicy;
 import io.sessionfarm.store.Checkpoint;
 import io.sessionfarm.store.SessionStore;
@@ -112,7 +113,7 @@ final class Checkpointer {
         }
         session.checkpointFailed(delta);
         manager.log().warn(FarmManager.messages.getString("farmManager.checkpointGaveUp",
-                FarmManager.hashed(session.getIdInternal()), Integer.valueOf(MAX_ATTEMPTS)));
+                Sha256.forLog(session.getIdInternal()), Integer.valueOf(MAX_ATTEMPTS)));
     }
 
     /** Takes in what another node wrote and settles attributes both changed. */
@@ -161,7 +162,7 @@ final class Checkpointer {
         }
         if (log) {
             manager.log().warn(FarmManager.messages.getString("farmManager.conflict",
-                    FarmManager.hashed(session.getIdInternal()), clashing, ManagerSettings.camel(conflictPolicy)));
+                    Sha256.forLog(session.getIdInternal()), clashing, ManagerSettings.camel(conflictPolicy)));
         }
     }
 

@@ -1,21 +1,13 @@
 package io.sessionfarm.session;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.sql.SQLException;
-import java.util.ArrayList;
-import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 
 import javax.naming.InitialContext;
@@ -33,18 +25,12 @@ import org.apache.juli.logging.LogFactory;
 import org.apache.tomcat.util.res.StringManager;
 
 import io.sessionfarm.config.Attributes;
-import io.sessionfarm.keys.KeyRing;
 import io.sessionfarm.keys.MasterKey;
-import io.sessionfarm.keys.RingSealer;
-import io.sessionfarm.keys.Sha256;
 import io.sessionfarm.session.CheckpointPolicy.Trigger;
 import io.sessionfarm.store.Daemons;
 import io.sessionfarm.store.Database;
 import io.sessionfarm.store.SessionStore;
 import io.sessionfarm.store.StoreGate;
-import io.sessionfarm.store.ValueSealer;
-import io.sessionfarm.store.SessionStore.ExpiredSession;
-import io.sessionfarm.store.StoredSession;
 import io.sessionfarm.store.StoredSession.Stamp;
 
 /**
@@ -82,10 +68,6 @@ public class FarmManager extends ManagerBase implements SessionFarm {
 
     static final StringManager messages = StringManager.getManager(FarmManager.class);
 
-    /** Expired sessions taken per sweep batch. */
-    static final int SWEEP_BATCH = 500;
-    /** Batches per sweep: a backlog of expired sessions drains over several sweeps instead of hogging the node. */
-    static final int SWEEP_ROUNDS = 4;
     private static final int MAX_SESSION_ID_LENGTH = 256;
 
     private final Log log = LogFactory.getLog(FarmManager.class); // per instance: this class lives in lib/
@@ -93,41 +75,23 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     private final Map<String, String> raw = new ConcurrentHashMap<>();
     private final Attributes.Unknown unknownAttributes = new Attributes.Unknown();
 
-    /** Key-ring purpose of the keys that encrypt attribute values. */
-    static final String ATTRIBUTE_KEYS = "attribute";
-    /**
-     * A new attribute key every 30 days. A retiring key is deleted only once no stored value uses
-     * it any more (values are re-encrypted when they change; the idle ones expire).
-     */
-    static final KeyRing.Schedule ATTRIBUTE_KEY_SCHEDULE = new KeyRing.Schedule(30L * 86_400_000, 30_000, 86_400_000);
-    static final int KEY_CHECK_SECONDS = 10;
-    /** How often this node's clock is compared with the database's, and what difference is worth a warning. */
-    static final int CLOCK_CHECK_SECONDS = 60;
-    static final long CLOCK_SKEW_WARNING_MILLIS = 2000;
-
     private ManagerSettings settings;
-    private MasterKey masterKey;
-    private KeyRing attributeKeys;
+    private AttributeKeys attributeKeys;
     private Database database;
     private SessionStore store;
     private AttributeCodec codec;
     private Checkpointer checkpointer;
     private SessionLoader loader;
+    private CheckpointPoller poller;
+    private ExpirySweeper expiry;
+    private ClockWatch clock;
     private StoreGate gate;
     private ScheduledThreadPoolExecutor executor;
 
     private final List<Companion> companions = new java.util.concurrent.CopyOnWriteArrayList<>();
 
-    private final Set<String> expiryInFlight = ConcurrentHashMap.newKeySet();
-    private final Set<String> pendingDeletes = ConcurrentHashMap.newKeySet();
-    private final Set<String> warnedUnserializable = ConcurrentHashMap.newKeySet();
-
-    private final LongAdder expiredBySweep = new LongAdder();
-    private volatile long clockSkewMillis;
-    private volatile boolean clockSkewWarned;
     private final LongAdder droppedStaleCopies = new LongAdder();
-    private final LongAdder attributesNotSerializable = new LongAdder();
-    private final LongAdder attributesUnreadable = new LongAdder();
+    final AttributeProblems attributeProblems = new AttributeProblems(this);
 
     // ---- configuration: setters store, startInternal() checks ----------------------------------
 
@@ -204,28 +168,27 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         gate = new StoreGate(java.util.logging.Logger.getLogger(FarmManager.class.getName()),
                 error -> messages.getString("farmManager.storeDown", appName(), error),
                 messages.getString("farmManager.storeBack", appName()));
-        ValueSealer sealer;
         try {
-            sealer = attributeSealer();
+            attributeKeys = AttributeKeys.start(raw.get("masterKeyFile"), database, appName(), log);
         } catch (LifecycleException e) {
             database.close();
             throw e;
         }
-        store = new SessionStore(database.dataSource(), appName(), sealer);
+        store = new SessionStore(database.dataSource(), appName(), attributeKeys.sealer());
         codec = new AttributeCodec(settings.deserializationFilter());
         checkpointer = new Checkpointer(this, store, codec, settings.conflictPolicy(), gate);
         loader = new SessionLoader(this, store, checkpointer, codec, gate, settings.mode());
         executor = newExecutor();
-        checkClock();
-        executor.scheduleWithFixedDelay(this::checkClock, CLOCK_CHECK_SECONDS, CLOCK_CHECK_SECONDS, TimeUnit.SECONDS);
-        executor.scheduleWithFixedDelay(this::poll, CheckpointPolicy.POLL_SECONDS, CheckpointPolicy.POLL_SECONDS, TimeUnit.SECONDS);
-        if (attributeKeys != null) {
-            executor.scheduleWithFixedDelay(this::rotateAttributeKeys, KEY_CHECK_SECONDS, KEY_CHECK_SECONDS, TimeUnit.SECONDS);
-        }
+        poller = new CheckpointPoller(this, store, checkpointer, settings.policy(), gate);
+        expiry = new ExpirySweeper(this, store, codec, gate, executor);
+        clock = new ClockWatch(store, gate, log, appName());
+        clock.check();
+        every(ClockWatch.CHECK_SECONDS, ClockWatch.CHECK_SECONDS, clock::check);
+        every(CheckpointPolicy.POLL_SECONDS, CheckpointPolicy.POLL_SECONDS, poller::poll);
+        every(AttributeKeys.CHECK_SECONDS, AttributeKeys.CHECK_SECONDS, () -> attributeKeys.rotateIfDue(gate, log));
         long sweep = settings.expirySweepSeconds();
         // Nodes start together; a random first delay spreads their sweeps apart.
-        executor.scheduleWithFixedDelay(this::sweep, ThreadLocalRandom.current().nextLong(1, sweep + 1), sweep,
-                TimeUnit.SECONDS);
+        every(ThreadLocalRandom.current().nextLong(1, sweep + 1), sweep, expiry::sweep);
         log.info(messages.getString("farmManager.started", appName(), settings, settings.policy().lossBound()));
         for (Valve valve : getContext().getPipeline().getValves()) {
             if (valve instanceof Companion companion) {
@@ -254,73 +217,9 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         }
     }
 
-    /**
-     * With a farm master key, attribute values are encrypted at rest under the key ring's
-     * 'attribute' keys; without one they are stored as serialized, and the log says so.
-     */
-    private ValueSealer attributeSealer() throws LifecycleException {
-        MasterKey master;
-        try {
-            master = MasterKey.loadIfConfigured(raw.get("masterKeyFile"), System::getenv);
-        } catch (IllegalArgumentException e) {
-            throw new LifecycleException(messages.getString("farmManager.badConfiguration", appName(), e.getMessage()));
-        }
-        this.masterKey = master;
-        if (master == null) {
-            log.warn(messages.getString("farmManager.unencrypted", appName()));
-            return null;
-        }
-        try {
-            attributeKeys = KeyRing.open(database.dataSource(), master, ATTRIBUTE_KEYS, ATTRIBUTE_KEY_SCHEDULE,
-                    KeyRing.StoredData.SESSION_ATTRIBUTES);
-        } catch (KeyRing.Unusable e) {
-            throw new LifecycleException(messages.getString("farmManager.badConfiguration", appName(), e.getMessage()));
-        }
-        return new RingSealer(attributeKeys, appName());
-    }
-
-    private void rotateAttributeKeys() {
-        if (!gate.open()) {
-            return;
-        }
-        try {
-            attributeKeys.rotateIfDue();
-        } catch (SQLException e) {
-            gate.failed(e);
-        } catch (RuntimeException e) {
-            log.error(messages.getString("farmManager.pollFailed", appName()), e);
-        }
-    }
-
-    /**
-     * Compares this node's clock with the database's. Nothing depends on them agreeing (stored
-     * times and expiry follow the database's clock), but a wrong clock is worth a warning: once
-     * when it goes beyond the threshold, once when it is back.
-     */
-    private void checkClock() {
-        if (!gate.open()) {
-            return;
-        }
-        try {
-            long skew = store.clockSkewMillis();
-            clockSkewMillis = skew;
-            boolean off = Math.abs(skew) > CLOCK_SKEW_WARNING_MILLIS;
-            if (off && !clockSkewWarned) {
-                log.warn(messages.getString("farmManager.clockSkew", appName(), Long.toString(Math.abs(skew)),
-                        skew > 0 ? "ahead of" : "behind"));
-            } else if (!off && clockSkewWarned) {
-                log.info(messages.getString("farmManager.clockBack", appName(), Long.toString(Math.abs(skew))));
-            }
-            clockSkewWarned = off;
-            gate.succeeded();
-        } catch (SQLException e) {
-            gate.failed(e);
-        }
-    }
-
     /** The farm master key, if one is configured: the token valve uses it when it names none of its own. */
     public MasterKey masterKey() {
-        return masterKey;
+        return attributeKeys == null ? null : attributeKeys.master();
     }
 
     private Database openDatabase() throws SQLException, NamingException {
@@ -336,6 +235,10 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         }
         return Database.open(settings.jdbcUrl(), settings.username(), settings.password(), settings.migrate(), settings.poolSize(),
                 settings.storeTimeoutMillis(), "sessionfarm-" + appName().replaceAll("[^A-Za-z0-9.]+", "-"));
+    }
+
+    private void every(long firstSeconds, long seconds, Runnable task) {
+        executor.scheduleWithFixedDelay(task, firstSeconds, seconds, TimeUnit.SECONDS);
     }
 
     private ScheduledThreadPoolExecutor newExecutor() {
@@ -475,37 +378,6 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         }
     }
 
-    /** Background: interval checkpoints of idle sessions, owed checkpoints, owed deletes. */
-    private void poll() {
-        try {
-            if (gate.isDown()) {
-                if (!gate.probeDue()) {
-                    return;
-                }
-                store.ping();
-                gate.succeeded();
-            }
-            long now = System.currentTimeMillis();
-            for (Session session : findSessions()) {
-                if (session instanceof FarmSession farmSession && farmSession.isLive()) {
-                    if (farmSession.owed()) {
-                        checkpointer.checkpoint(farmSession, Trigger.RETRY, now, false);
-                    } else if (settings.policy().dueByTime(farmSession, now) != null) {
-                        checkpointer.checkpoint(farmSession, Trigger.INTERVAL, now, false);
-                    }
-                }
-            }
-            for (String id : pendingDeletes) {
-                store.delete(id);
-                pendingDeletes.remove(id);
-            }
-        } catch (SQLException e) {
-            gate.failed(e);
-        } catch (RuntimeException e) {
-            log.error(messages.getString("farmManager.pollFailed", appName()), e);
-        }
-    }
-
     // ---- expiry: exactly once across the farm --------------------------------------------------
 
     /** Tomcat's background thread: no I/O here, idle copies are handed to the executor. */
@@ -520,86 +392,9 @@ public class FarmManager extends ManagerBase implements SessionFarm {
 
     /** A local copy went idle: expire it only if the store agrees, else another node kept it alive. */
     void idleTimeout(FarmSession session) {
-        String id = session.getIdInternal();
-        if (executor == null || executor.isShutdown() || !expiryInFlight.add(id)) {
-            return;
+        if (expiry != null) {
+            expiry.idleTimeout(session);
         }
-        executor.execute(() -> {
-            try {
-                expireIdle(session);
-            } catch (RuntimeException e) {
-                log.error(messages.getString("farmManager.expiryFailed", appName(), hashed(id)), e);
-            } finally {
-                expiryInFlight.remove(id);
-            }
-        });
-    }
-
-    private void expireIdle(FarmSession session) {
-        if (!session.isLive()) {
-            return;
-        }
-        if (!session.isStored()) {
-            session.expire(true);
-            return;
-        }
-        String id = session.getIdInternal();
-        try {
-            if (store.deleteIfExpired(id)) {
-                session.markStoreRowRemoved();
-                session.expire(true); // this node removed the row, so this node fires the listeners
-            } else {
-                // Not expired by the database's clock: kept alive elsewhere, or this node's idle
-                // judgement was early. The copy stays; one that another node has since changed
-                // is brought up to date by the next request's check, as an idle copy always is.
-                Stamp stamp = store.stamp(id);
-                if (stamp == null) {
-                    goneElsewhere(session);
-                } else if (stamp.version() == session.storedVersion()) {
-                    session.accessedElsewhere(stamp.lastAccess(), stamp.expiresAt());
-                }
-            }
-            gate.succeeded();
-        } catch (SQLException e) {
-            gate.failed(e); // tried again at the next processExpires
-        }
-    }
-
-    /** Background: removes expired sessions from the store, in batches, and fires their listeners once. */
-    private void sweep() {
-        try {
-            for (int round = 0; round < SWEEP_ROUNDS; round++) {
-                List<ExpiredSession> batch = store.sweepExpired(SWEEP_BATCH);
-                gate.succeeded();
-                for (ExpiredSession expired : batch) {
-                    expireSwept(expired);
-                }
-                if (batch.size() < SWEEP_BATCH) {
-                    return;
-                }
-            }
-        } catch (SQLException e) {
-            gate.failed(e);
-        } catch (RuntimeException e) {
-            log.error(messages.getString("farmManager.sweepFailed", appName()), e);
-        }
-    }
-
-    private void expireSwept(ExpiredSession expired) {
-        FarmSession session = sessions.get(expired.id()) instanceof FarmSession local ? local : rebuilt(expired);
-        session.markStoreRowRemoved();
-        session.expire(true);
-        expiredBySweep.increment();
-    }
-
-    /** A session this node never held, rebuilt only so its listeners can see its attributes. */
-    private FarmSession rebuilt(ExpiredSession expired) {
-        Map<String, StoredSession.StoredAttribute> attributes = new LinkedHashMap<>();
-        expired.attributes().forEach((name, value) -> attributes.put(name, new StoredSession.StoredAttribute(1, value)));
-        FarmSession session = (FarmSession) createEmptySession();
-        session.restore(new StoredSession(expired.id(), 1, expired.createdAt(), expired.lastAccess(),
-                expired.maxInactive(), 0, attributes), codec, webappClassLoader());
-        return session;
     }
 
     /** Called by {@link FarmSession#expire(boolean)}: an invalidated session leaves the store too. */
@@ -621,23 +416,7 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     }
 
     void deleteLater(String id) {
-        pendingDeletes.add(id);
-    }
-
-    // ---- attribute problems: one clear warning, never a broken session -------------------------
-
-    void attributeNotSerializable(FarmSession session, String name, Object value, Exception e) {
-        attributesNotSerializable.increment();
-        if (warnedUnserializable.add(name + '\u0000' + value.getClass().getName())) {
-            log.warn(messages.getString("farmManager.notSerializable", appName(), name, value.getClass().getName(),
-                    e.getMessage()));
-        }
-    }
-
-    void attributeUnreadable(FarmSession session, String name, Exception e) {
-        attributesUnreadable.increment();
-        log.warn(messages.getString("farmManager.unreadable", appName(), name, hashed(session.getIdInternal()),
-                e.getClass().getSimpleName() + ": " + e.getMessage()));
+        poller.deleteLater(id);
     }
 
     // ---- helpers ------------------------------------------------------------------------------
@@ -672,17 +451,12 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         return host + (path == null || path.isEmpty() ? "/" : path);
     }
 
-    /** Session ids are credentials: logs carry a short hash instead. */
-    public static String hashed(String id) {
-        return Sha256.forLog(id);
-    }
-
     // ---- JMX (attributes of this Manager's MBean) ----------------------------------------------
 
     public String getLossBound() { return settings == null ? null : settings.policy().lossBound(); }
     public boolean getStoreAvailable() { return gate != null && !gate.isDown(); }
     /** How far this node's clock was ahead of the database's at the last check (negative: behind). */
-    public long getClockSkewMillis() { return clockSkewMillis; }
+    public long getClockSkewMillis() { return clock == null ? 0 : clock.skewMillis(); }
     public long getCheckpointsOnCreate() { return written(Trigger.CREATE); }
     public long getCheckpointsByInterval() { return written(Trigger.INTERVAL); }
     public long getCheckpointsByUpdates() { return written(Trigger.UPDATES); }
@@ -695,9 +469,9 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     public long getConflicts() { return checkpointer == null ? 0 : checkpointer.conflicts.sum(); }
     public long getLoadsFromStore() { return loader == null ? 0 : loader.loadsFromStore.sum(); }
     public long getDroppedStaleCopies() { return droppedStaleCopies.sum(); }
-    public long getExpiredBySweep() { return expiredBySweep.sum(); }
-    public long getAttributesNotSerializable() { return attributesNotSerializable.sum(); }
-    public long getAttributesUnreadable() { return attributesUnreadable.sum(); }
+    public long getExpiredBySweep() { return expiry == null ? 0 : expiry.expiredBySweep.sum(); }
+    public long getAttributesNotSerializable() { return attributeProblems.notSerializable.sum(); }
+    public long getAttributesUnreadable() { return attributeProblems.unreadable.sum(); }
     public long getStoreOperations() { return store == null ? 0 : store.operations(); }
     public long getStoreFailures() { return store == null ? 0 : store.failures(); }
     public double getStoreLatencyMillis() { return store == null ? 0 : store.averageLatencyMillis(); }

@@ -1,12 +1,8 @@
 package io.sessionfarm.session;
 
-import java.io.NotSerializableException;
-import java.util.Arrays;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -14,6 +10,7 @@ import org.apache.catalina.session.StandardSession;
 
 import io.sessionfarm.store.Checkpoint;
 import io.sessionfarm.store.StoredSession;
+import io.sessionfarm.session.AttributeChanges.Delta;
 import io.sessionfarm.store.StoredSession.StoredAttribute;
 
 /**
@@ -36,30 +33,8 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
     /** Serializes checkpoints and merges of this session; request threads never wait on I/O under it otherwise. */
     final transient ReentrantLock checkpointLock = new ReentrantLock();
 
-    /** What the store holds of an attribute, as far as this copy knows: digest null when unknown. */
-    private record Known(long version, byte[] digest) {
-    }
-
-    /** Attribute name to what the store holds of it; only ever moves to newer versions. */
-    private final transient Map<String, Known> known = new ConcurrentHashMap<>();
-    /** Names set or removed through the API and not yet written (or being written). */
-    private final transient Set<String> changedNames = ConcurrentHashMap.newKeySet();
-    /**
-     * Names of mutable values the application read since the last checkpoint: only these can have
-     * been changed in place, so only these are serialized and compared.
-     */
-    private final transient Set<String> readNames = ConcurrentHashMap.newKeySet();
-    /** Names whose current value could not be serialized; not retried until set again. */
-    private final transient Set<String> unserializable = ConcurrentHashMap.newKeySet();
-    /**
-     * Names whose newest stored value this node could not read: not served from an older copy, and
-     * neither written nor removed from here until the application sets them again.
-     */
-    private final transient Set<String> unreadable = ConcurrentHashMap.newKeySet();
-    /** Names a request is setting or removing right now: a merge never replaces their value. */
-    private final transient Map<String, Integer> changing = new ConcurrentHashMap<>();
-    /** Requests using this copy now: their read marks must outlive other requests' checkpoints. */
-    private final transient AtomicInteger inFlight = new AtomicInteger();
+    /** What this copy knows of its attributes' stored versions, and what requests here changed. */
+    private final transient AttributeChanges changes = new AttributeChanges();
     private final transient AtomicInteger updatesSinceCheckpoint = new AtomicInteger();
     private final transient AtomicInteger requestsSinceCheckpoint = new AtomicInteger();
 
@@ -90,7 +65,7 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
     public Object getAttribute(String name) {
         Object value = super.getAttribute(name);
         if (value != null && !AttributeCodec.isImmutable(value)) {
-            readNames.add(name);
+            changes.read(name);
         }
         return value;
     }
@@ -101,12 +76,11 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
             super.setAttribute(name, value, notify);
             return;
         }
-        changing.merge(name, 1, Integer::sum); // before the value: a merge running now must not replace it
+        changes.changing(name);
         try {
             super.setAttribute(name, value, notify);
         } finally {
-            recordUpdate(name); // after: a checkpoint may have taken the mark before the value was in
-            changing.computeIfPresent(name, (key, n) -> n == 1 ? null : n - 1);
+            changed(name);
         }
     }
 
@@ -117,25 +91,17 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
             super.removeAttributeInternal(name, notify);
             return;
         }
-        changing.merge(name, 1, Integer::sum);
+        changes.changing(name);
         try {
             super.removeAttributeInternal(name, notify);
         } finally {
-            recordUpdate(name);
-            changing.computeIfPresent(name, (key, n) -> n == 1 ? null : n - 1);
+            changed(name);
         }
     }
 
-    private void recordUpdate(String name) {
-        changedNames.add(name);
-        unserializable.remove(name);
-        unreadable.remove(name);
+    private void changed(String name) {
+        changes.changed(name);
         updatesSinceCheckpoint.incrementAndGet();
-    }
-
-    /** Changed here and not written yet, or being changed right now. */
-    private boolean changedHere(String name) {
-        return changedNames.contains(name) || changing.containsKey(name);
     }
 
     @Override
@@ -189,7 +155,7 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
 
     @Override
     public boolean mayHaveChanged() {
-        return accessedSinceCheckpoint || !changedNames.isEmpty() || !isStored();
+        return accessedSinceCheckpoint || changes.anyChanged() || !isStored();
     }
 
     boolean storeRowRemoved() {
@@ -202,81 +168,11 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
 
     // ---- building a checkpoint ---------------------------------------------------------------
 
-    /** The attributes a checkpoint must write or delete, and what to remember once it is written. */
-    record Delta(Map<String, byte[]> writes, Map<String, byte[]> digests, Set<String> removals, Set<String> drained,
-            boolean timeoutChanged) {
-        boolean isEmpty() {
-            return writes.isEmpty() && removals.isEmpty() && !timeoutChanged;
-        }
-
-        Set<String> names() {
-            Set<String> names = new HashSet<>(writes.keySet());
-            names.addAll(removals);
-            return names;
-        }
-
-        void drop(String name) {
-            writes.remove(name);
-            digests.remove(name);
-            removals.remove(name);
-        }
-    }
-
-    /**
-     * Finds what changed since the stored version. A value set through the API is serialized and
-     * compared with the stored digest. A mutable value the application read since the last
-     * checkpoint is too, which catches objects changed in place. Other values cannot have changed
-     * and are not touched. Call under {@link #checkpointLock}.
-     */
+    /** What changed since the stored version ({@link AttributeChanges#collect}). Call under {@link #checkpointLock}. */
     Delta collectChanges(boolean byRequest) {
-        Set<String> drained = new HashSet<>(changedNames);
-        changedNames.removeAll(drained);
-        Set<String> read = new HashSet<>(readNames);
-        if (inFlight.get() <= (byRequest ? 1 : 0)) {
-            // Another request may still change what it read, in place: its marks stay until it is done.
-            readNames.removeAll(read);
-        }
         boolean timeout = timeoutChanged;
         timeoutChanged = false;
-        Map<String, byte[]> writes = new HashMap<>();
-        Map<String, byte[]> digests = new HashMap<>();
-        Set<String> removals = new HashSet<>();
-        for (Map.Entry<String, Object> attribute : attributes.entrySet()) {
-            String name = attribute.getKey();
-            Object value = attribute.getValue();
-            boolean explicit = drained.contains(name);
-            Known stored = known.get(name);
-            if (!explicit && (unserializable.contains(name) || unreadable.contains(name)
-                    || stored != null && (AttributeCodec.isImmutable(value) || !read.contains(name)))) {
-                continue;
-            }
-            byte[] bytes;
-            try {
-                bytes = AttributeCodec.serialize(value);
-            } catch (NotSerializableException e) {
-                unserializable.add(name);
-                farm().attributeNotSerializable(this, name, value, e);
-                if (stored != null) {
-                    removals.add(name); // never leave an older value behind for another node to resurrect
-                }
-                continue;
-            } catch (Exception e) {
-                changedNames.add(name); // e.g. modified by a request while being written: next time
-                continue;
-            }
-            byte[] digest = AttributeCodec.digest(bytes);
-            if (stored == null || !Arrays.equals(digest, stored.digest())) {
-                writes.put(name, bytes);
-                digests.put(name, digest);
-            }
-        }
-        for (String name : known.keySet()) {
-            // A value removed after it was serialized above: its removal waits for the next checkpoint.
-            if (!attributes.containsKey(name) && !writes.containsKey(name) && !unreadable.contains(name)) {
-                removals.add(name);
-            }
-        }
-        return new Delta(writes, digests, removals, drained, timeout);
+        return changes.collect(attributes, byRequest, timeout, farm().attributeProblems);
     }
 
     Checkpoint toCheckpoint(Delta delta) {
@@ -285,8 +181,7 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
     }
 
     void checkpointed(Delta delta, long version, long now) {
-        delta.digests().forEach((name, digest) -> known.put(name, new Known(version, digest)));
-        delta.removals().forEach(known::remove);
+        changes.written(delta, version);
         storedVersion = version;
         storedExpiresAt = Checkpoint.expiresAt(thisAccessedTime, maxInactiveInterval);
         resetCounters(now);
@@ -301,8 +196,7 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
     void checkpointFailed(Delta delta) {
         owed = true;
         timeoutChanged |= delta.timeoutChanged();
-        changedNames.addAll(delta.drained());
-        changedNames.addAll(delta.writes().keySet());
+        changes.notWritten(delta);
     }
 
     boolean owed() {
@@ -324,7 +218,7 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
     /** The stored copy is gone or was renamed away: the next checkpoint writes everything anew. */
     void forgetStoredState() {
         storedVersion = 0;
-        known.clear();
+        changes.forgetStored();
     }
 
     // ---- taking in what other nodes wrote ----------------------------------------------------
@@ -360,22 +254,21 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
         for (Map.Entry<String, StoredAttribute> entry : stored.attributes().entrySet()) {
             String name = entry.getKey();
             StoredAttribute attribute = entry.getValue();
-            Known before = known.get(name);
+            AttributeChanges.Known before = changes.known(name);
             if (before != null && attribute.version() <= before.version()) {
                 continue;
             }
             if (ours.contains(name)) {
-                known.put(name, new Known(attribute.version(),
-                        attribute.value() == null ? null : AttributeCodec.digest(attribute.value())));
+                changes.stored(name, attribute.version(), attribute.value());
                 conflicts.add(name);
             } else if (!takeStoredValue(name, attribute, codec, loader, false)) {
                 conflicts.add(name);
             }
         }
-        for (String name : Set.copyOf(known.keySet())) {
+        for (String name : changes.knownNames()) {
             if (!stored.attributes().containsKey(name)) {
                 // Removed after the version this copy knows, since this snapshot is newer than that.
-                known.remove(name);
+                changes.removedFromStore(name);
                 if (ours.contains(name) || !dropUnlessChangedHere(name)) {
                     conflicts.add(name);
                 }
@@ -393,11 +286,11 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
     /** Another node removed this attribute and its removal is kept: no listener fires. */
     void dropLocally(String name) {
         attributes.remove(name);
-        known.remove(name);
+        changes.removedFromStore(name);
     }
 
     private boolean dropUnlessChangedHere(String name) {
-        unreadable.remove(name);
+        changes.readable(name);
         return replaceUnlessChangedHere(name, null);
     }
 
@@ -411,7 +304,7 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
     private boolean replaceUnlessChangedHere(String name, Object value) {
         boolean[] kept = {false};
         attributes.compute(name, (key, local) -> {
-            kept[0] = changedHere(key);
+            kept[0] = changes.changedHere(key);
             return kept[0] ? local : value;
         });
         return !kept[0];
@@ -450,16 +343,13 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
                 attributes.put(name, value);
             }
         }
-        known.put(name, new Known(stored.version(), stored.value() == null ? null : AttributeCodec.digest(stored.value())));
+        changes.stored(name, stored.version(), stored.value());
         if (!taken) {
             return false;
         }
-        unserializable.remove(name);
+        changes.tookStored(name, unreadableBecause == null);
         if (unreadableBecause != null) {
-            unreadable.add(name);
-            farm().attributeUnreadable(this, name, unreadableBecause);
-        } else {
-            unreadable.remove(name);
+            farm().attributeProblems.unreadable(this, name, unreadableBecause);
         }
         return true;
     }
@@ -467,7 +357,7 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
     /** A request starts using this copy. */
     @Override
     public void access() {
-        inFlight.incrementAndGet();
+        changes.requestStarted();
         super.access();
         CheckpointValve.accessed(this);
     }
@@ -476,7 +366,7 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
     @Override
     public void endAccess() {
         super.endAccess();
-        inFlight.updateAndGet(n -> Math.max(0, n - 1));
+        changes.requestEnded();
     }
 
     /** Moves the access times forward to what another node recorded. */

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import io.sessionfarm.session.CheckpointPolicy.Trigger;
-import io.sessionfarm.session.FarmSession.Delta;
+import io.sessionfarm.session.AttributeChanges.Delta;
 import io.sessionfarm.store.StoredSession;
 import io.sessionfarm.store.StoredSession.StoredAttribute;
 
