@@ -17,7 +17,7 @@ import io.sessionfarm.store.StoredSession.Stamp;
  * database that decides whether a token is current. Every decision that two nodes could race on
  * is one conditional statement; every time is the database's clock.
  */
-final class TokenStore {
+final class TokenStore implements FamilyStore {
 
     /**
      * A family's row, read with the database's current time and, in the same statement, the stamp
@@ -121,12 +121,14 @@ final class TokenStore {
         this.app = app;
     }
 
-    Family read(byte[] family) throws SQLException {
+    @Override
+    public Family read(byte[] family) throws SQLException {
         return one(READ, app, family);
     }
 
     /** A new family whose first token is {@code tokenId}; {@code createdAt} 0 means now. */
-    Family create(byte[] family, String sessionId, byte[] tokenId, long createdAt) throws SQLException {
+    @Override
+    public Family create(byte[] family, String sessionId, byte[] tokenId, long createdAt) throws SQLException {
         return one(CREATE, app, family, sessionId, tokenId, createdAt, createdAt);
     }
 
@@ -135,7 +137,9 @@ final class TokenStore {
      * which of two racing requests rotates. The old token becomes the predecessor, accepted for
      * {@code graceMillis}. Null if another request rotated first.
      */
-    Family rotate(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis) throws SQLException {
+    @Override
+    public Family rotate(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis)
+            throws SQLException {
         return one(ROTATE_ANY, graceMillis, next, false, app, family, expected, sessionId);
     }
 
@@ -161,7 +165,8 @@ final class TokenStore {
      * {@code rotateAfterMillis} old, and neither timeout has passed. Null otherwise; the caller then
      * reads the row and decides.
      */
-    Family rotateIfDue(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis,
+    @Override
+    public Family rotateIfDue(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis,
             long rotateAfterMillis, long idleMillis, long absoluteMillis) throws SQLException {
         return one(ROTATE_IF_DUE, graceMillis, next, false, app, family, expected, sessionId, rotateAfterMillis,
                 idleMillis, absoluteMillis);
@@ -171,17 +176,20 @@ final class TokenStore {
      * Notes that the current token was presented and passed without a rotation, the first time it
      * was: from a moment later, its predecessor no longer passes.
      */
-    void firstUse(byte[] family, byte[] tokenId) throws SQLException {
+    @Override
+    public void firstUse(byte[] family, byte[] tokenId) throws SQLException {
         update(FIRST_USE, app, family, tokenId);
     }
 
     /** One round trip, to learn whether the store answers again. */
-    void ping() throws SQLException {
+    @Override
+    public void ping() throws SQLException {
         Database.ping(dataSource);
     }
 
     /** Ends every family of the session, and its hand-off codes: whoever holds any of them holds nothing. */
-    int revokeSession(String sessionId) throws SQLException {
+    @Override
+    public int revokeSession(String sessionId) throws SQLException {
         return update(REVOKE_SESSION, app, sessionId, app, sessionId);
     }
 
@@ -197,7 +205,8 @@ final class TokenStore {
      * @return whether the family {@code keep} followed the login
      */
     boolean loggedIn(String oldId, String newId, byte[] keep) throws SQLException {
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(LOGGED_IN)) {
+        try (Connection connection = dataSource.getConnection();
+                PreparedStatement ps = connection.prepareStatement(LOGGED_IN)) {
             bind(ps, newId, app, keep, oldId, app, oldId, app, oldId);
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next() && rs.getLong(1) > 0;
@@ -220,7 +229,8 @@ final class TokenStore {
 
     /** Takes the code out of the table, so it works once; null if unknown, used or expired. */
     Handoff redeem(byte[] codeHash) throws SQLException {
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(REDEEM_HANDOFF)) {
+        try (Connection connection = dataSource.getConnection();
+                PreparedStatement ps = connection.prepareStatement(REDEEM_HANDOFF)) {
             ps.setBytes(1, codeHash);
             ps.setString(2, app);
             try (ResultSet rs = ps.executeQuery()) {
@@ -236,7 +246,8 @@ final class TokenStore {
     }
 
     private Family one(String sql, Object... args) throws SQLException {
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+        try (Connection connection = dataSource.getConnection();
+                PreparedStatement ps = connection.prepareStatement(sql)) {
             bind(ps, args);
             long now = System.currentTimeMillis();
             try (ResultSet rs = ps.executeQuery()) {
@@ -252,7 +263,8 @@ final class TokenStore {
     }
 
     private int update(String sql, Object... args) throws SQLException {
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+        try (Connection connection = dataSource.getConnection();
+                PreparedStatement ps = connection.prepareStatement(sql)) {
             bind(ps, args);
             return ps.execute() ? 0 : ps.getUpdateCount();
         }

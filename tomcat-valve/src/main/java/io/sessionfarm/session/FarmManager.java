@@ -44,7 +44,7 @@ import io.sessionfarm.store.StoredSession.Stamp;
  * Setters only store strings; everything is parsed and checked in {@link #startInternal()}, where
  * a bad value — or an attribute this Manager does not know — stops the context.
  */
-public class FarmManager extends ManagerBase {
+public class FarmManager extends ManagerBase implements SessionFarm {
 
     /**
      * A valve that works beside this Manager on its store, such as the token valve. The Manager

@@ -1,0 +1,53 @@
+package io.sessionfarm.session;
+
+import java.io.IOException;
+
+import org.apache.catalina.Context;
+import org.apache.catalina.Session;
+
+import io.sessionfarm.keys.MasterKey;
+import io.sessionfarm.store.Database;
+import io.sessionfarm.store.StoreGate;
+import io.sessionfarm.store.StoredSession.Stamp;
+
+/**
+ * What a valve working beside the farm's Manager on the same store (a {@link FarmManager.Companion},
+ * such as the token valve) may use of it. Every method is meant for after the Manager has started
+ * and handed itself to the companion.
+ */
+public interface SessionFarm {
+
+    /** The web application the Manager serves. */
+    Context getContext();
+
+    /** Host and context path: the key of this webapp's rows, shared by all nodes serving it. */
+    String appName();
+
+    /** The farm master key, if one is configured; null if not. */
+    MasterKey masterKey();
+
+    /**
+     * The store's degraded mode. A companion shares it: once either finds the store down, neither
+     * makes request threads wait on it until the background probe finds it back.
+     */
+    StoreGate storeGate();
+
+    /** The store's database, migrated, with its pool; a companion uses the same pool. */
+    Database database();
+
+    /**
+     * A companion read this session's stamp at the start of the current request, in the same
+     * statement as its own work, so that the Manager need not read it again on this thread. The
+     * stamp is null if the session has no row. A null id forgets it (end of request).
+     */
+    void prefetched(String sessionId, Stamp stamp);
+
+    /**
+     * The session with this id, brought up to date with the store, or taken over from it if this
+     * node does not hold it; null if there is none.
+     */
+    Session findSession(String id) throws IOException;
+
+    /** How far this node's clock was ahead of the database's at the last check (negative: behind). */
+    long getClockSkewMillis();
+}
