@@ -2,12 +2,15 @@ package io.sessionfarm.session;
 
 import static io.sessionfarm.config.Attributes.bool;
 import static io.sessionfarm.config.Attributes.integer;
-import static io.sessionfarm.config.Attributes.maskUrl;
 
 import java.io.ObjectInputFilter;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+import io.sessionfarm.store.StoreSettings;
 
 /**
  * The Manager's configuration, parsed once at start from the strings {@code context.xml} gave the
@@ -15,24 +18,22 @@ import java.util.Set;
  * and what is allowed, so that a typo stops the context instead of being ignored.
  */
 record ManagerSettings(
-        String jdbcUrl,
-        String username,
-        String password,
-        String dataSourceName,
-        int poolSize,
-        int storeTimeoutMillis,
+        StoreSettings store,
         CheckpointPolicy policy,
         Mode mode,
         ConflictPolicy conflictPolicy,
         ObjectInputFilter deserializationFilter,
         String allowedClasses,
-        int expirySweepSeconds,
-        boolean migrate) {
+        int expirySweepSeconds) {
 
     /** Attributes this Manager adds to those of Tomcat's {@code ManagerBase}. */
-    static final Set<String> ATTRIBUTES = Set.of("jdbcUrl", "username", "password", "dataSourceName", "poolSize",
-            "storeTimeout", "checkpointOnCreate", "checkpointInterval", "checkpointAfterUpdates",
-            "checkpointAfterRequests", "mode", "conflictPolicy", "allowedClasses", "expirySweepInterval", "masterKeyFile", "migrate");
+    static final Set<String> ATTRIBUTES = Stream.concat(StoreSettings.ATTRIBUTES.stream(), Stream.of("dataSourceName",
+            "checkpointOnCreate", "checkpointInterval", "checkpointAfterUpdates", "checkpointAfterRequests", "mode",
+            "conflictPolicy", "allowedClasses", "expirySweepInterval", "masterKeyFile")).collect(Collectors.toUnmodifiableSet());
+
+    /** A pool per context by default; the JNDI DataSource of the context instead, if named. */
+    static final StoreSettings.Defaults STORE_DEFAULTS = new StoreSettings.Defaults(10, 500,
+            "a pool size from 4 to 500 (migrations at start hold 3 connections)", 5000, true);
 
     /** Value types that are always safe to read back; the webapp adds its own through {@code allowedClasses}. */
     static final String BUILT_IN_ALLOWED_CLASSES =
@@ -58,17 +59,7 @@ record ManagerSettings(
     }
 
     static ManagerSettings parse(Map<String, String> raw) {
-        String jdbcUrl = blankToNull(raw.get("jdbcUrl"));
-        String dataSourceName = blankToNull(raw.get("dataSourceName"));
-        if ((jdbcUrl == null) == (dataSourceName == null)) {
-            throw new IllegalArgumentException("set exactly one of [jdbcUrl] (e.g. jdbc:postgresql://127.0.0.1:5432/app)"
-                    + " or [dataSourceName] (a JNDI DataSource of the context); got "
-                    + (jdbcUrl == null ? "neither" : "both"));
-        }
-        if (jdbcUrl != null && !jdbcUrl.startsWith("jdbc:postgresql:")) {
-            throw new IllegalArgumentException("attribute [jdbcUrl] has value [" + maskUrl(jdbcUrl)
-                    + "]: expected a PostgreSQL URL, jdbc:postgresql://host:port/database");
-        }
+        StoreSettings store = StoreSettings.parse(raw, STORE_DEFAULTS);
         // With no trigger named at all, every request's changes are written: the default loses nothing.
         boolean noneNamed = !raw.containsKey("checkpointInterval") && !raw.containsKey("checkpointAfterUpdates")
                 && !raw.containsKey("checkpointAfterRequests");
@@ -83,29 +74,20 @@ record ManagerSettings(
         }
         String allowedClasses = raw.getOrDefault("allowedClasses", "").trim();
         return new ManagerSettings(
-                jdbcUrl,
-                blankToNull(raw.get("username")),
-                raw.get("password"),
-                dataSourceName,
-                integer(raw, "poolSize", 10, 4, 500, "a pool size from 4 to 500 (migrations at start hold 3 connections)"),
-                integer(raw, "storeTimeout", 5000, 250, 60_000, "milliseconds from 250 to 60000"),
+                store,
                 policy,
                 choice(raw, "mode", Mode.SHARED, Mode.class),
                 choice(raw, "conflictPolicy", ConflictPolicy.LAST_WRITER_WINS, ConflictPolicy.class),
                 filter(allowedClasses),
                 allowedClasses,
-                integer(raw, "expirySweepInterval", 60, 1, 3600, "whole seconds from 1 to 3600"),
-                bool(raw, "migrate", true));
+                integer(raw, "expirySweepInterval", 60, 1, 3600, "whole seconds from 1 to 3600"));
     }
 
     /** The settings as a log line: the password and any password in the URL are masked. */
     @Override
     public String toString() {
-        return "jdbcUrl=" + (jdbcUrl == null ? null : maskUrl(jdbcUrl)) + ", username=" + username
-                + ", password=" + (password == null ? null : "<masked>") + ", dataSourceName=" + dataSourceName
-                + ", poolSize=" + poolSize + ", storeTimeout=" + storeTimeoutMillis + "ms, " + policy
-                + ", mode=" + mode + ", conflictPolicy=" + conflictPolicy + ", allowedClasses=" + allowedClasses
-                + ", expirySweepInterval=" + expirySweepSeconds + "s, migrate=" + migrate;
+        return store + ", " + policy + ", mode=" + mode + ", conflictPolicy=" + conflictPolicy
+                + ", allowedClasses=" + allowedClasses + ", expirySweepInterval=" + expirySweepSeconds + "s";
     }
 
     private static ObjectInputFilter filter(String allowedClasses) {
@@ -143,9 +125,5 @@ record ManagerSettings(
             out.append(out.isEmpty() ? part : Character.toUpperCase(part.charAt(0)) + part.substring(1));
         }
         return out.toString();
-    }
-
-    private static String blankToNull(String s) {
-        return s == null || s.isBlank() ? null : s.trim();
     }
 }

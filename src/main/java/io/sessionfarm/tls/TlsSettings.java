@@ -1,8 +1,6 @@
 package io.sessionfarm.tls;
 
-import static io.sessionfarm.config.Attributes.bool;
 import static io.sessionfarm.config.Attributes.integer;
-import static io.sessionfarm.config.Attributes.maskUrl;
 
 import java.util.Arrays;
 import java.util.Collection;
@@ -12,6 +10,9 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+import io.sessionfarm.store.StoreSettings;
 
 /**
  * The farm TLS connector's own attributes, parsed once at start. A bad value throws
@@ -19,12 +20,7 @@ import java.util.stream.Collectors;
  * Manager's words, so a typo stops the connector instead of being ignored.
  */
 record TlsSettings(
-        String jdbcUrl,
-        String username,
-        String password,
-        int poolSize,
-        int storeTimeoutMillis,
-        boolean migrate,
+        StoreSettings store,
         String masterKeyFile,
         long ticketKeyRotationSeconds,
         int lookupTimeoutMillis,
@@ -32,20 +28,20 @@ record TlsSettings(
         Set<String> localHosts,
         Set<String> singleUseHosts) {
 
-    static final Set<String> ATTRIBUTES = Set.of("jdbcUrl", "username", "password", "poolSize", "storeTimeout",
-            "migrate", "masterKeyFile", "ticketKeyRotation", "lookupTimeout", "localCacheSize", "localHosts",
-            "singleUseHosts");
+    static final Set<String> ATTRIBUTES = Stream.concat(StoreSettings.ATTRIBUTES.stream(), Stream.of("masterKeyFile",
+            "ticketKeyRotation", "lookupTimeout", "localCacheSize", "localHosts", "singleUseHosts"))
+            .collect(Collectors.toUnmodifiableSet());
+
+    /** A small pool per connector: handshakes wait on the store at most lookupTimeout. */
+    static final StoreSettings.Defaults STORE_DEFAULTS = new StoreSettings.Defaults(4, 100, "a pool size from 4 to 100",
+            2000, false);
 
     /**
      * @param hostNames the connector's {@code SSLHostConfig} host names, which {@code localHosts}
      *                  and {@code singleUseHosts} must name
      */
     static TlsSettings parse(Map<String, String> raw, Collection<String> hostNames) {
-        String jdbcUrl = raw.get("jdbcUrl");
-        if (jdbcUrl == null || !jdbcUrl.startsWith("jdbc:postgresql:")) {
-            throw new IllegalArgumentException("attribute [jdbcUrl] has value [" + (jdbcUrl == null ? "" : maskUrl(jdbcUrl))
-                    + "]: expected a PostgreSQL URL, jdbc:postgresql://host:port/database");
-        }
+        StoreSettings store = StoreSettings.parse(raw, STORE_DEFAULTS);
         Set<String> local = hosts(raw, "localHosts", hostNames);
         Set<String> singleUse = hosts(raw, "singleUseHosts", hostNames);
         Set<String> both = new TreeSet<>(local);
@@ -55,12 +51,7 @@ record TlsSettings(
                     + " a single-use session is taken from the farm's cache, which a local host does not use");
         }
         return new TlsSettings(
-                jdbcUrl,
-                raw.get("username"),
-                raw.get("password"),
-                integer(raw, "poolSize", 4, 4, 100, "a pool size from 4 to 100"),
-                integer(raw, "storeTimeout", 2000, 250, 60_000, "milliseconds from 250 to 60000"),
-                bool(raw, "migrate", true),
+                store,
                 raw.get("masterKeyFile"),
                 integer(raw, "ticketKeyRotation", 43_200, 60, 604_800,
                         "whole seconds from 60 to 604800 (7 days; 43200, 12 hours, is the default)"),
@@ -96,9 +87,7 @@ record TlsSettings(
 
     @Override
     public String toString() {
-        return "jdbcUrl=" + maskUrl(jdbcUrl) + ", username=" + username + ", password="
-                + (password == null ? null : "<masked>") + ", poolSize=" + poolSize + ", storeTimeout="
-                + storeTimeoutMillis + "ms, migrate=" + migrate + ", ticketKeyRotation=" + ticketKeyRotationSeconds
+        return store + ", ticketKeyRotation=" + ticketKeyRotationSeconds
                 + "s, lookupTimeout=" + lookupTimeoutMillis + "ms, localCacheSize=" + localCacheSize
                 + ", localHosts=" + localHosts + ", singleUseHosts=" + singleUseHosts;
     }

@@ -33,8 +33,8 @@ class ManagerSettingsTest {
         assertEquals(new CheckpointPolicy(true, 0, 0, 1), settings.policy());
         assertEquals(ManagerSettings.Mode.SHARED, settings.mode());
         assertEquals(ManagerSettings.ConflictPolicy.LAST_WRITER_WINS, settings.conflictPolicy());
-        assertEquals(10, settings.poolSize());
-        assertEquals(5000, settings.storeTimeoutMillis());
+        assertEquals(10, settings.store().poolSize());
+        assertEquals(5000, settings.store().timeoutMillis());
     }
 
     @Test

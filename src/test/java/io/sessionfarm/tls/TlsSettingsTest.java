@@ -33,7 +33,7 @@ class TlsSettingsTest {
         assertEquals(43_200, settings.ticketKeyRotationSeconds());
         assertEquals(50, settings.lookupTimeoutMillis());
         assertEquals(20_000, settings.localCacheSize());
-        assertTrue(settings.migrate());
+        assertTrue(settings.store().migrate());
         for (String host : HOSTS) {
             assertTrue(settings.shared(host));
             assertFalse(settings.singleUse(host));

@@ -20,9 +20,12 @@ final class AttributeChanges {
     record Known(long version, byte[] digest) {
     }
 
-    /** The attributes a checkpoint must write or delete, and what to remember once it is written. */
+    /**
+     * The attributes a checkpoint must write or delete, and what to remember once it is written;
+     * with the requests and updates counted when it was collected, which it covers.
+     */
     record Delta(Map<String, byte[]> writes, Map<String, byte[]> digests, Set<String> removals, Set<String> drained,
-            boolean timeoutChanged) {
+            boolean timeoutChanged, int requests, int updates) {
         boolean isEmpty() {
             return writes.isEmpty() && removals.isEmpty() && !timeoutChanged;
         }
@@ -101,7 +104,8 @@ final class AttributeChanges {
      * checkpoint is too, which catches objects changed in place. Other values cannot have changed
      * and are not touched.
      */
-    Delta collect(Map<String, Object> attributes, boolean byRequest, boolean timeoutChanged, AttributeProblems problems) {
+    Delta collect(Map<String, Object> attributes, boolean byRequest, boolean timeoutChanged, int requests, int updates,
+            AttributeProblems problems) {
         Set<String> drained = new HashSet<>(changedNames);
         changedNames.removeAll(drained);
         Set<String> read = new HashSet<>(readNames);
@@ -147,7 +151,7 @@ final class AttributeChanges {
                 removals.add(name);
             }
         }
-        return new Delta(writes, digests, removals, drained, timeoutChanged);
+        return new Delta(writes, digests, removals, drained, timeoutChanged, requests, updates);
     }
 
     void written(Delta delta, long version) {

@@ -12,8 +12,9 @@ import io.sessionfarm.store.StoreGate;
 
 /**
  * The work between requests, every {@link CheckpointPolicy#POLL_SECONDS}: interval checkpoints of
- * idle sessions, checkpoints owed while the store was down, and deletes owed likewise. While the
- * store is down it only probes it, once per back-off.
+ * idle sessions, checkpoints owed while the store was down, and deletes owed likewise (an ended
+ * session's row is deleted here too, or owed). While the store is down it only probes it, once per
+ * back-off.
  */
 final class CheckpointPoller {
 
@@ -60,6 +61,17 @@ final class CheckpointPoller {
             gate.failed(e);
         } catch (RuntimeException e) {
             manager.log().error(FarmManager.messages.getString("farmManager.pollFailed", manager.appName()), e);
+        }
+    }
+
+    /** Deletes a session's row now, or, while the store is down, at the next poll that finds it up. */
+    void delete(String id) {
+        try {
+            store.delete(id);
+            gate.succeeded();
+        } catch (SQLException e) {
+            gate.failed(e);
+            deleteLater(id);
         }
     }
 

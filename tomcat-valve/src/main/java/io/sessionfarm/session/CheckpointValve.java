@@ -19,9 +19,9 @@ import org.apache.tomcat.util.net.SSLSupport;
 
 /**
  * Ends each request with the checkpoint its session's policy asks for, before the response is
- * sent (seed 003 claims 4 and 24). The Manager installs it when it joins its context, ahead of the
- * authenticator Tomcat adds at start, so it also sees sessions an authenticator touched.
- * Asynchronous requests are handled when they complete.
+ * sent. The Manager installs it when it joins its context, ahead of the authenticator Tomcat adds
+ * at start, so it also sees sessions an authenticator touched. Asynchronous requests are handled
+ * when they complete.
  */
 public final class CheckpointValve extends ValveBase {
 

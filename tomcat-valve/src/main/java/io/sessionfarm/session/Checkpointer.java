@@ -69,7 +69,7 @@ final class Checkpointer {
             Delta delta = session.collectChanges(byRequest);
             if (delta.isEmpty() && session.isStored()) {
                 skippedUnchanged.increment();
-                session.nothingToCheckpoint(now);
+                session.nothingToCheckpoint(delta, now);
                 extendExpiry(session, now);
                 return;
             }
@@ -163,6 +163,21 @@ final class Checkpointer {
         if (log) {
             manager.log().warn(FarmManager.messages.getString("farmManager.conflict",
                     Sha256.forLog(session.getIdInternal()), clashing, ManagerSettings.camel(conflictPolicy)));
+        }
+    }
+
+    /** End of a request that used this session: the checkpoint the policy asks for, or a longer expiry. */
+    void requestEnded(FarmSession session, CheckpointPolicy policy) {
+        if (!session.isLive()) {
+            return;
+        }
+        session.requestServed();
+        long now = System.currentTimeMillis();
+        Trigger trigger = policy.dueAfterRequest(session, now);
+        if (trigger != null) {
+            checkpoint(session, trigger, now, true);
+        } else {
+            extendExpiry(session, now);
         }
     }
 

@@ -31,6 +31,7 @@ import io.sessionfarm.store.Daemons;
 import io.sessionfarm.store.Database;
 import io.sessionfarm.store.SessionStore;
 import io.sessionfarm.store.StoreGate;
+import io.sessionfarm.store.StoreSettings;
 import io.sessionfarm.store.StoredSession.Stamp;
 
 /**
@@ -45,26 +46,6 @@ import io.sessionfarm.store.StoredSession.Stamp;
  * a bad value — or an attribute this Manager does not know — stops the context.
  */
 public class FarmManager extends ManagerBase implements SessionFarm {
-
-    /**
-     * A valve that works beside this Manager on its store, such as the token valve. The Manager
-     * finds it in its context's pipeline, calls it when the store is ready, and tells it, on the
-     * request's thread, when a session is created or changes its id.
-     */
-    public interface Companion {
-        /** The store is open and migrated; a failure here stops the context. */
-        void managerStarted(FarmManager manager) throws LifecycleException;
-
-        /** The store is about to close. */
-        void managerStopping();
-
-        void sessionCreated(Session session);
-
-        void sessionIdChanged(Session session, String oldId);
-
-        /** The session ended on this node (invalidated, or expired by this node): farm-wide. */
-        void sessionEnded(String sessionId);
-    }
 
     static final StringManager messages = StringManager.getManager(FarmManager.class);
 
@@ -88,7 +69,7 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     private StoreGate gate;
     private ScheduledThreadPoolExecutor executor;
 
-    private final List<Companion> companions = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final List<SessionFarm.Companion> companions = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     private final LongAdder droppedStaleCopies = new LongAdder();
     final AttributeProblems attributeProblems = new AttributeProblems(this);
@@ -162,8 +143,7 @@ public class FarmManager extends ManagerBase implements SessionFarm {
             database = openDatabase();
         } catch (SQLException | NamingException e) {
             throw new LifecycleException(messages.getString("farmManager.storeUnreachable", appName(),
-                    settings.jdbcUrl() == null ? settings.dataSourceName() : Attributes.maskUrl(settings.jdbcUrl()),
-                    settings.username(), e.getMessage()), e);
+                    settings.store().where(), settings.store().username(), e.getMessage()), e);
         }
         gate = new StoreGate(java.util.logging.Logger.getLogger(FarmManager.class.getName()),
                 error -> messages.getString("farmManager.storeDown", appName(), error),
@@ -191,7 +171,7 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         every(ThreadLocalRandom.current().nextLong(1, sweep + 1), sweep, expiry::sweep);
         log.info(messages.getString("farmManager.started", appName(), settings, settings.policy().lossBound()));
         for (Valve valve : getContext().getPipeline().getValves()) {
-            if (valve instanceof Companion companion) {
+            if (valve instanceof SessionFarm.Companion companion) {
                 try {
                     companion.managerStarted(this);
                 } catch (LifecycleException | RuntimeException e) {
@@ -222,19 +202,20 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         return attributeKeys == null ? null : attributeKeys.master();
     }
 
+    /** A pool of its own, or the context's JNDI DataSource (looked up as the webapp would). */
     private Database openDatabase() throws SQLException, NamingException {
-        if (settings.dataSourceName() != null) {
-            Context context = getContext();
-            ClassLoader previous = context.bind(false, null);
-            try {
-                javax.naming.Context env = (javax.naming.Context) new InitialContext().lookup("java:comp/env");
-                return Database.of((DataSource) env.lookup(settings.dataSourceName()), settings.migrate());
-            } finally {
-                context.unbind(false, previous);
-            }
+        StoreSettings store = settings.store();
+        if (store.dataSourceName() == null) {
+            return store.open("sessionfarm-" + appName().replaceAll("[^A-Za-z0-9.]+", "-"));
         }
-        return Database.open(settings.jdbcUrl(), settings.username(), settings.password(), settings.migrate(), settings.poolSize(),
-                settings.storeTimeoutMillis(), "sessionfarm-" + appName().replaceAll("[^A-Za-z0-9.]+", "-"));
+        Context context = getContext();
+        ClassLoader previous = context.bind(false, null);
+        try {
+            javax.naming.Context env = (javax.naming.Context) new InitialContext().lookup("java:comp/env");
+            return Database.of((DataSource) env.lookup(store.dataSourceName()), store.migrate());
+        } finally {
+            context.unbind(false, previous);
+        }
     }
 
     private void every(long firstSeconds, long seconds, Runnable task) {
@@ -251,7 +232,7 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     @Override
     protected void stopInternal() throws LifecycleException {
         setState(LifecycleState.STOPPING);
-        companions.forEach(Companion::managerStopping);
+        companions.forEach(SessionFarm.Companion::managerStopping);
         companions.clear();
         Daemons.stop(executor);
         if (checkpointer != null) {
@@ -293,7 +274,7 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         if (tls != null) {
             session.getSession().setAttribute(CheckpointValve.TLS_CREATED_UNDER_ATTRIBUTE, tls);
         }
-        for (Companion companion : companions) {
+        for (SessionFarm.Companion companion : companions) {
             companion.sessionCreated(session);
         }
         return session;
@@ -358,23 +339,15 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         } else {
             super.changeSessionId(session, newId, notifySessionListeners, notifyContainerListeners);
         }
-        for (Companion companion : companions) {
+        for (SessionFarm.Companion companion : companions) {
             companion.sessionIdChanged(session, oldId);
         }
     }
 
     /** End of a request that used this session: checkpoint if the policy says so. */
     void requestEnded(FarmSession session) {
-        if (!session.isLive() || checkpointer == null) {
-            return;
-        }
-        session.requestServed();
-        long now = System.currentTimeMillis();
-        Trigger trigger = settings.policy().dueAfterRequest(session, now);
-        if (trigger != null) {
-            checkpointer.checkpoint(session, trigger, now, true);
-        } else {
-            checkpointer.extendExpiry(session, now);
+        if (checkpointer != null) {
+            checkpointer.requestEnded(session, settings.policy());
         }
     }
 
@@ -400,18 +373,11 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     /** Called by {@link FarmSession#expire(boolean)}: an invalidated session leaves the store too. */
     void sessionEnded(FarmSession session) {
         String id = session.getIdInternal();
-        for (Companion companion : companions) {
+        for (SessionFarm.Companion companion : companions) {
             companion.sessionEnded(id);
         }
-        if (session.storeRowRemoved() || store == null) {
-            return;
-        }
-        try {
-            store.delete(id);
-            gate.succeeded();
-        } catch (SQLException e) {
-            gate.failed(e);
-            deleteLater(id);
+        if (!session.storeRowRemoved() && poller != null) {
+            poller.delete(id);
         }
     }
 

@@ -41,7 +41,6 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
     private transient volatile long storedVersion;
     private transient volatile long storedExpiresAt;
     private transient volatile long checkpointedAt = System.currentTimeMillis();
-    private transient volatile boolean accessedSinceCheckpoint;
     /** Set when the store row is already gone, so expiring this copy must not delete again. */
     private transient volatile boolean storeRowRemoved;
     /** The idle timeout changed since the last checkpoint. */
@@ -120,9 +119,9 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
         return first;
     }
 
+    /** Counted after the request's changes are marked, so a checkpoint that sees the count also sees the marks. */
     void requestServed() {
         requestsSinceCheckpoint.incrementAndGet();
-        accessedSinceCheckpoint = true;
     }
 
     @Override
@@ -155,7 +154,7 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
 
     @Override
     public boolean mayHaveChanged() {
-        return accessedSinceCheckpoint || changes.anyChanged() || !isStored();
+        return requestsSinceCheckpoint.get() > 0 || changes.anyChanged() || !isStored();
     }
 
     boolean storeRowRemoved() {
@@ -170,9 +169,12 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
 
     /** What changed since the stored version ({@link AttributeChanges#collect}). Call under {@link #checkpointLock}. */
     Delta collectChanges(boolean byRequest) {
+        // The counts are read before the marks are drained: what is counted here is in this delta.
+        int requests = requestsSinceCheckpoint.get();
+        int updates = updatesSinceCheckpoint.get();
         boolean timeout = timeoutChanged;
         timeoutChanged = false;
-        return changes.collect(attributes, byRequest, timeout, farm().attributeProblems);
+        return changes.collect(attributes, byRequest, timeout, requests, updates, farm().attributeProblems);
     }
 
     Checkpoint toCheckpoint(Delta delta) {
@@ -184,12 +186,12 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
         changes.written(delta, version);
         storedVersion = version;
         storedExpiresAt = Checkpoint.expiresAt(thisAccessedTime, maxInactiveInterval);
-        resetCounters(now);
+        covered(delta, now);
     }
 
     /** A due checkpoint found nothing to write. */
-    void nothingToCheckpoint(long now) {
-        resetCounters(now);
+    void nothingToCheckpoint(Delta delta, long now) {
+        covered(delta, now);
     }
 
     /** A checkpoint failed: its changes stay owed and are found again by the next one. */
@@ -203,11 +205,15 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
         return owed;
     }
 
-    private void resetCounters(long now) {
+    /**
+     * The requests and updates the delta covers are done with. Only those are taken off the counts:
+     * a request that ended while the checkpoint was written still counts, so its own end-of-request
+     * decision still sees it and checkpoints its change before answering.
+     */
+    private void covered(Delta delta, long now) {
         owed = false;
-        updatesSinceCheckpoint.set(0);
-        requestsSinceCheckpoint.set(0);
-        accessedSinceCheckpoint = false;
+        updatesSinceCheckpoint.addAndGet(-delta.updates());
+        requestsSinceCheckpoint.addAndGet(-delta.requests());
         checkpointedAt = now;
     }
 
@@ -233,7 +239,7 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
         this.isNew = false;
         this.isValid = true;
         adopt(stored, Set.of(), codec, loader);
-        resetCounters(System.currentTimeMillis());
+        checkpointedAt = System.currentTimeMillis();
     }
 
     /**

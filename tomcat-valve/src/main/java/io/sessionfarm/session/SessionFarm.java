@@ -3,6 +3,7 @@ package io.sessionfarm.session;
 import java.io.IOException;
 
 import org.apache.catalina.Context;
+import org.apache.catalina.LifecycleException;
 import org.apache.catalina.Session;
 
 import io.sessionfarm.keys.MasterKey;
@@ -11,11 +12,31 @@ import io.sessionfarm.store.StoreGate;
 import io.sessionfarm.store.StoredSession.Stamp;
 
 /**
- * What a valve working beside the farm's Manager on the same store (a {@link FarmManager.Companion},
- * such as the token valve) may use of it. Every method is meant for after the Manager has started
- * and handed itself to the companion.
+ * What a valve working beside the farm's Manager on the same store (a {@link Companion}, such as
+ * the token valve) may use of it. Every method is meant for after the Manager has started and
+ * handed itself to the companion.
  */
 public interface SessionFarm {
+
+    /**
+     * A valve that works beside the Manager on its store. The Manager finds it in its context's
+     * pipeline, calls it when the store is ready, and tells it, on the request's thread, when a
+     * session is created, changes its id or ends.
+     */
+    interface Companion {
+        /** The store is open and migrated; a failure here stops the context. */
+        void managerStarted(SessionFarm farm) throws LifecycleException;
+
+        /** The store is about to close. */
+        void managerStopping();
+
+        void sessionCreated(Session session);
+
+        void sessionIdChanged(Session session, String oldId);
+
+        /** The session ended on this node (invalidated, or expired by this node): farm-wide. */
+        void sessionEnded(String sessionId);
+    }
 
     /** The web application the Manager serves. */
     Context getContext();

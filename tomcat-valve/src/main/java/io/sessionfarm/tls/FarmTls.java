@@ -90,8 +90,7 @@ final class FarmTls {
     }
 
     private void connect() throws SQLException, GeneralSecurityException {
-        Database db = Database.open(settings.jdbcUrl(), settings.username(), settings.password(), settings.migrate(),
-                settings.poolSize(), settings.storeTimeoutMillis(), "sessionfarm-tls-" + connector);
+        Database db = settings.store().open("sessionfarm-tls-" + connector);
         try {
             keys.join(db.dataSource());
             cache.connected(new TlsSessionStore(db.dataSource()));

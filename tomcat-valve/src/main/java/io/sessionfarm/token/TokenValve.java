@@ -27,7 +27,6 @@ import io.sessionfarm.config.Attributes;
 import io.sessionfarm.keys.KeyRing;
 import io.sessionfarm.keys.MasterKey;
 import io.sessionfarm.keys.Sha256;
-import io.sessionfarm.session.FarmManager;
 import io.sessionfarm.session.SessionFarm;
 import io.sessionfarm.store.StoreGate;
 import io.sessionfarm.token.TokenSettings.Route;
@@ -40,11 +39,12 @@ import io.sessionfarm.token.TokenVerifier.Verdict;
  *
  * <pre>{@code <Valve className="io.sessionfarm.token.TokenValve" masterKeyFile="/etc/sessionfarm/master.key"/>}</pre>
  *
- * It works beside a {@link FarmManager} in the same context and uses its database. Tomcat's own
- * session cookie and URL rewriting are switched off for the context: a session id is only ever
- * taken from a token this farm issued, so a client cannot choose one (no session fixation).
+ * It works beside sessionfarm's Manager in the same context ({@link SessionFarm}) and uses its
+ * database. Tomcat's own session cookie and URL rewriting are switched off for the context: a
+ * session id is only ever taken from a token this farm issued, so a client cannot choose one (no
+ * session fixation).
  */
-public final class TokenValve extends ValveBase implements FarmManager.Companion {
+public final class TokenValve extends ValveBase implements SessionFarm.Companion {
 
     /** Where a second node redeems a hand-off code, under the context path. */
     public static final String HANDOFF_PATH = "/.sessionfarm/handoff";
@@ -122,8 +122,8 @@ public final class TokenValve extends ValveBase implements FarmManager.Companion
     // ---- lifecycle: the Manager calls in once its store is ready -------------------------------
 
     @Override
-    public void managerStarted(FarmManager manager) throws LifecycleException {
-        start(manager);
+    public void managerStarted(SessionFarm farm) throws LifecycleException {
+        start(farm);
     }
 
     @Override

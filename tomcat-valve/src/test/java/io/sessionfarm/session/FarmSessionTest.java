@@ -191,6 +191,26 @@ class FarmSessionTest {
         assertNull(new CheckpointPolicy(false, 60_000, 0, 0).dueByTime(session, now + 1000));
     }
 
+    /**
+     * Two requests of one session end at once on a node: the other one's checkpoint collected its
+     * changes before this request set its attribute, and finishes after this request counted
+     * itself. This request must still find its checkpoint due: it answers only once its change is
+     * stored.
+     */
+    @Test
+    void aCheckpointThatFinishesDuringAnotherRequestLeavesThatRequestsCheckpointDue() {
+        CheckpointPolicy perRequest = new CheckpointPolicy(true, 0, 0, 1);
+        long now = System.currentTimeMillis();
+        checkpoint(1);
+        Delta others = session.collectChanges(true);
+        session.setAttribute("c0", 3);
+        session.requestServed();
+        session.nothingToCheckpoint(others, now);
+        assertEquals(Trigger.REQUESTS, perRequest.dueAfterRequest(session, now));
+        assertEquals(Set.of("c0"), checkpoint(2).writes().keySet());
+        assertNull(perRequest.dueAfterRequest(session, now), "covered by the checkpoint that wrote it");
+    }
+
     @Test
     void pollerSkipsSessionsUnusedSinceTheirLastCheckpoint() {
         CheckpointPolicy policy = new CheckpointPolicy(true, 10_000, 0, 0);

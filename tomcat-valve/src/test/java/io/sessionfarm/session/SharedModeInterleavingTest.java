@@ -41,6 +41,8 @@ import io.sessionfarm.store.StoredSession;
  */
 class SharedModeInterleavingTest {
 
+    private static final CheckpointPolicy PER_REQUEST = new CheckpointPolicy(true, 0, 0, 1);
+
     private static final int NODES = 3;
     private static final int CLIENTS = 4;
     private static final int REQUESTS = 120;
@@ -184,7 +186,8 @@ class SharedModeInterleavingTest {
                 session.removeAttribute("toggle-" + name);
             }
             pause(random);
-            node.checkpointer().checkpoint(session, Trigger.REQUESTS, System.currentTimeMillis(), true);
+            // As a real request ends: the policy decides, with other requests' checkpoints finishing meanwhile.
+            node.checkpointer().requestEnded(session, PER_REQUEST);
             if (session.owed()) {
                 anomaly.accept("its checkpoint was left owed");
             }
