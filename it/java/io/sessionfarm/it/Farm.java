@@ -30,15 +30,29 @@ public final class Farm {
     /** Where things are: the Tomcat distribution, the plugin JAR, the webapp, the configuration. */
     public record Layout(Path tomcatHome, Path jar, Path webapp, Path conf, Path sql, Path farmDir) {
 
-        /** The layout of a built checkout rooted at {@code root}. */
+        /**
+         * The layout of a built checkout rooted at {@code root}, on the Tomcat distribution the
+         * system property {@code sessionfarm.tomcat} names, else the newest under target/tomcat.
+         */
         public static Layout of(Path root, Path farmDir) {
+            return of(root, farmDir, System.getProperty("sessionfarm.tomcat"));
+        }
+
+        /** @param tomcatHome a Tomcat distribution, or a version prefix such as "10.1", or null for the newest */
+        public static Layout of(Path root, Path farmDir, String tomcatHome) {
             Path target = root.resolve("target");
             Path tomcat;
-            try (Stream<Path> dists = Files.list(target.resolve("tomcat"))) {
-                tomcat = dists.filter(p -> p.getFileName().toString().startsWith("apache-tomcat-")).findFirst()
-                        .orElseThrow(() -> new IllegalStateException("no Tomcat under target/tomcat: run ./mvnw package"));
-            } catch (IOException e) {
-                throw new IllegalStateException("no Tomcat under target/tomcat: run ./mvnw package", e);
+            if (tomcatHome != null && Files.isDirectory(Path.of(tomcatHome))) {
+                tomcat = Path.of(tomcatHome);
+            } else {
+                String prefix = "apache-tomcat-" + (tomcatHome == null ? "" : tomcatHome);
+                try (Stream<Path> dists = Files.list(target.resolve("tomcat"))) {
+                    tomcat = dists.filter(p -> p.getFileName().toString().startsWith(prefix))
+                            .max(java.util.Comparator.comparing(Layout::version))
+                            .orElseThrow(() -> new IllegalStateException("no " + prefix + "* under target/tomcat: run ./mvnw package"));
+                } catch (IOException e) {
+                    throw new IllegalStateException("no Tomcat under target/tomcat: run ./mvnw package", e);
+                }
             }
             Path jar;
             try (Stream<Path> jars = Files.list(target)) {
@@ -48,6 +62,15 @@ public final class Farm {
                 throw new UncheckedIOException(e);
             }
             return new Layout(tomcat, jar, root.resolve("sample-webapp"), root.resolve("conf"), root.resolve("sql"), farmDir);
+        }
+
+        /** apache-tomcat-10.1.59 → 10.001.059, for ordering. */
+        private static String version(Path dist) {
+            StringBuilder key = new StringBuilder();
+            for (String part : dist.getFileName().toString().replace("apache-tomcat-", "").split("\\.")) {
+                key.append(String.format("%04d.", part.matches("\\d+") ? Integer.parseInt(part) : 0));
+            }
+            return key.toString();
         }
     }
 
@@ -129,6 +152,12 @@ public final class Farm {
             }
         }
         Files.copy(layout.conf().resolve("server.xml"), base.resolve("conf/server.xml"), StandardCopyOption.REPLACE_EXISTING);
+        if (nodeJavaFeature() < 22) {
+            // The HTTPS connector shares TLS sessions, which needs Java 22: left out on older nodes.
+            Path serverXml = base.resolve("conf/server.xml");
+            Files.writeString(serverXml, Files.readString(serverXml).replaceFirst(
+                    "(?s)<Connector address=\"127.0.0.1\" port=\"\\$\\{sessionfarm.https.port}\".*?</Connector>", ""));
+        }
         Files.copy(contextXml, base.resolve("conf/context.xml"), StandardCopyOption.REPLACE_EXISTING);
         Files.copy(layout.jar(), base.resolve("lib").resolve(layout.jar().getFileName()));
         deployWebapp(base.resolve("webapps/ROOT"));
@@ -301,6 +330,22 @@ public final class Farm {
         return nodes;
     }
 
+    /** The nodes' JVM: sessionfarm.nodeJavaHome (a Tomcat 10.1 cell runs Java 17), else this JVM's. */
+    static Path nodeJavaHome() {
+        String nodeJava = System.getProperty("sessionfarm.nodeJavaHome", "");
+        return Path.of(nodeJava.isBlank() || nodeJava.startsWith("${") ? System.getProperty("java.home") : nodeJava);
+    }
+
+    /** The nodes' Java feature release, from the JDK's release file. */
+    static int nodeJavaFeature() throws IOException {
+        Path release = nodeJavaHome().resolve("release");
+        if (!Files.exists(release)) {
+            return Runtime.version().feature();
+        }
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("JAVA_VERSION=\"(\\d+)").matcher(Files.readString(release));
+        return m.find() ? Integer.parseInt(m.group(1)) : Runtime.version().feature();
+    }
+
     /** Starts the node's Tomcat in the background; its output goes to logs/console.log. */
     public Process start(Node node) throws IOException {
         return start(node, Map.of());
@@ -308,7 +353,7 @@ public final class Farm {
 
     /** Starts the node's Tomcat with more environment variables (e.g. libfaketime's). */
     public Process start(Node node, Map<String, String> environment) throws IOException {
-        Path javaHome = Path.of(System.getProperty("java.home"));
+        Path javaHome = nodeJavaHome();
         ProcessBuilder builder = new ProcessBuilder(layout.tomcatHome().resolve("bin/catalina.sh").toString(), "run")
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(node.log().toFile()));
@@ -420,8 +465,9 @@ public final class Farm {
                 }
             }
         }
-        List<String> args = new ArrayList<>(List.of("-d", root.resolve("WEB-INF/classes").toString(), "-cp",
-                layout.tomcatHome().resolve("lib/servlet-api.jar").toString(), "-proc:none"));
+        // For Java 17, the oldest JVM a node may run (the Tomcat 10.1 cell's).
+        List<String> args = new ArrayList<>(List.of("--release", "17", "-d", root.resolve("WEB-INF/classes").toString(),
+                "-cp", layout.tomcatHome().resolve("lib/servlet-api.jar").toString(), "-proc:none"));
         try (Stream<Path> javaFiles = Files.walk(sources)) {
             javaFiles.filter(p -> p.toString().endsWith(".java")).forEach(p -> args.add(p.toString()));
         }
@@ -446,16 +492,25 @@ public final class Farm {
     /** {@code ./farm up [--nodes N] | status | down}: run from the checkout's root after a build. */
     public static void main(String[] args) throws Exception {
         Path root = Path.of("").toAbsolutePath();
-        Farm farm = new Farm(Layout.of(root, root.resolve("target/farm")), new Store(
+        String command = args.length == 0 ? "status" : args[0];
+        int nodes = 3;
+        String tomcat = null;
+        for (int i = 1; i + 1 < args.length; i += 2) {
+            switch (args[i]) {
+                case "--nodes" -> nodes = Integer.parseInt(args[i + 1]);
+                case "--tomcat" -> tomcat = args[i + 1];
+                default -> command = "usage";
+            }
+        }
+        Farm farm = new Farm(Layout.of(root, root.resolve("target/farm"), tomcat), new Store(
                 env("SESSIONFARM_JDBC_URL", "jdbc:postgresql://127.0.0.1:5432/test"),
                 env("SESSIONFARM_DB_USER", "postgres"), env("SESSIONFARM_DB_PASSWORD", "")));
-        String command = args.length == 0 ? "status" : args[0];
         switch (command) {
-            case "up" -> farm.up(args.length >= 3 && args[1].equals("--nodes") ? Integer.parseInt(args[2]) : 3);
+            case "up" -> farm.up(nodes);
             case "status" -> farm.status();
             case "down" -> farm.down();
             default -> {
-                System.err.println("usage: ./farm up [--nodes N] | status | down");
+                System.err.println("usage: ./farm up [--nodes N] [--tomcat 10.1|11] | status | down");
                 System.exit(2);
             }
         }

@@ -37,7 +37,8 @@ public abstract class FarmTestBase {
         String url = TestDatabase.fresh(testClass.getSimpleName());
         databaseUrl = url;
         TestDatabase.Server server = TestDatabase.server();
-        farm = new Farm(Farm.Layout.of(ROOT, ROOT.resolve("target/it-farms/" + testClass.getSimpleName())),
+        farm = new Farm(Farm.Layout.of(ROOT, ROOT.resolve("target/it-farms/" + testClass.getSimpleName()
+                + System.getProperty("sessionfarm.farmSuffix", ""))),
                 new Farm.Store(route.to(url), server.user(), server.password()));
         return farm;
     }

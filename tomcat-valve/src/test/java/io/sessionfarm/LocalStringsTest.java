@@ -33,6 +33,8 @@ class LocalStringsTest {
 
     private static final Path MODULE = module();
     private static final Path SOURCES = MODULE.resolve("src/main/java/io/sessionfarm");
+    /** The part compiled for Java 22 (the TLS upcalls): its packages share the properties files. */
+    private static final Path SOURCES_22 = MODULE.resolve("src/main/java22/io/sessionfarm");
     private static final Path RESOURCES = MODULE.resolve("src/main/resources/io/sessionfarm");
     /** A StringManager field, whatever its name ({@code sm}, {@code messages}). */
     private static final Pattern MANAGER_FIELD = Pattern.compile("StringManager\\s+(\\w+)\\s*=");
@@ -82,9 +84,13 @@ class LocalStringsTest {
 
     /** Collects the keys of {@code manager.getString(...)} calls, for each StringManager field of the package. */
     private static void scan(Path packageDir, Set<String> used, List<String> computed) throws IOException {
-        List<Path> sources;
-        try (Stream<Path> listed = Files.list(packageDir)) {
-            sources = listed.filter(path -> path.toString().endsWith(".java")).sorted().toList();
+        List<Path> sources = new ArrayList<>();
+        for (Path dir : List.of(packageDir, SOURCES_22.resolve(packageDir.getFileName().toString()))) {
+            if (Files.isDirectory(dir)) {
+                try (Stream<Path> listed = Files.list(dir)) {
+                    listed.filter(path -> path.toString().endsWith(".java")).sorted().forEach(sources::add);
+                }
+            }
         }
         Set<String> managers = new TreeSet<>();
         List<String> texts = new ArrayList<>();

@@ -44,11 +44,11 @@ public class FarmTlsProtocol extends Http11NioProtocol {
 
     private final Map<String, String> raw = new HashMap<>();
     private final Attributes.Unknown unknownAttributes = new Attributes.Unknown();
-    private FarmTls farm;
+    private TlsSharing farm;
 
     public FarmTlsProtocol() {
         super(new Endpoint());
-        setSslImplementationName(FarmTlsImplementation.class.getName());
+        setSslImplementationName(TlsSharing.IMPLEMENTATION);
     }
 
     public void setJdbcUrl(String value) { raw.put("jdbcUrl", value); }
@@ -103,8 +103,19 @@ public class FarmTlsProtocol extends Http11NioProtocol {
             throw new IllegalArgumentException(notOpenSsl(getName()));
         }
         List<String> hosts = Arrays.stream(findSslHostConfigs()).map(SSLHostConfig::getHostName).toList();
+        TlsSettings settings;
         try {
-            farm = new FarmTls(TlsSettings.parse(raw, hosts), connector);
+            settings = TlsSettings.parse(raw, hosts);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(sm.getString("farmTlsProtocol.badConfiguration", connector, e.getMessage()), e);
+        }
+        // Configuration first, so that one restart fixes both; then whether this JVM and Tomcat can share.
+        String missing = TlsSharing.missing();
+        if (missing != null) {
+            throw new IllegalArgumentException(sm.getString("farmTlsProtocol.unsupported", connector, missing));
+        }
+        try {
+            farm = TlsSharing.create(settings, connector);
             ((Endpoint) getEndpoint()).farm = farm;
             farm.start();
         } catch (IllegalArgumentException | GeneralSecurityException e) {
@@ -130,17 +141,19 @@ public class FarmTlsProtocol extends Http11NioProtocol {
     }
 
     static String notOpenSsl(String connector) {
-        return sm.getString("farmTlsProtocol.notOpenSsl", connector, FarmTlsImplementation.class.getName());
+        return sm.getString("farmTlsProtocol.notOpenSsl", connector, TlsSharing.IMPLEMENTATION);
     }
 
     /** Ours, or Tomcat's FFM OpenSSL implementation (or a subclass): then sharing works, only "resumed" is unknown. */
     private static boolean isOpenSsl(String implementation) {
+        if (TlsSharing.IMPLEMENTATION.equals(implementation)) {
+            return true; // not loaded here: it needs Java 22, which init() checks next
+        }
         try {
             ClassLoader loader = FarmTlsProtocol.class.getClassLoader();
             Class<?> type = Class.forName(implementation, false, loader);
-            return FarmTlsImplementation.class.isAssignableFrom(type)
-                    || Class.forName(FarmTlsImplementation.TOMCAT_OPENSSL, false, loader).isAssignableFrom(type);
-        } catch (ClassNotFoundException | RuntimeException e) {
+            return Class.forName(TlsSharing.TOMCAT_OPENSSL, false, loader).isAssignableFrom(type);
+        } catch (ClassNotFoundException | RuntimeException | LinkageError e) {
             return false;
         }
     }
@@ -148,7 +161,7 @@ public class FarmTlsProtocol extends Http11NioProtocol {
     /** Joins each host's fresh {@code SSL_CTX} to the farm: at start and on every reload. */
     static final class Endpoint extends NioEndpoint {
 
-        private volatile FarmTls farm;
+        private volatile TlsSharing farm;
 
         @Override
         protected void createSSLContext(SSLHostConfig sslHostConfig) throws IllegalArgumentException {

@@ -158,7 +158,7 @@ public final class TokenValve extends ValveBase implements SessionFarm.Companion
         // One degraded mode per context: once either the Manager or this valve finds the store
         // down, neither makes request threads wait on it again until the probe finds it back.
         gate = farm.storeGate();
-        long tick = Math.clamp(settings.keyRotationMillis() / 4, 1000, 10_000);
+        long tick = Math.max(1000, Math.min(10_000, settings.keyRotationMillis() / 4));
         try {
             ring = KeyRing.open(farm.database().dataSource(), master, KEY_PURPOSE, new KeyRing.Schedule(
                     settings.keyRotationMillis(), 3 * tick, settings.idleMillis() + settings.graceMillis() + 2 * tick),

@@ -20,7 +20,8 @@ class CheckpointValveTlsTest {
     private static Object resumedSeenBy(Object sslSessionManager) throws Exception {
         org.apache.coyote.Request coyote = new org.apache.coyote.Request();
         coyote.setAttribute(SSLSupport.SESSION_MGR, sslSessionManager);
-        Request request = new Request(new Connector("HTTP/1.1"), coyote);
+        Request request = new Request(new Connector("HTTP/1.1"));
+        request.setCoyoteRequest(coyote); // Tomcat 10.1's way; 11 also takes it in the constructor
         request.setSecure(true); // as the connector's adapter marks a request that came over TLS
         AtomicReference<Object> seen = new AtomicReference<>();
         CheckpointValve valve = new CheckpointValve();

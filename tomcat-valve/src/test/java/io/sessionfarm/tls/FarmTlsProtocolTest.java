@@ -83,6 +83,16 @@ class FarmTlsProtocolTest {
     }
 
     @Test
+    void withoutTomcatsFfmOpenSslTheConnectorSaysWhatItNeeds() throws Exception {
+        // These tests run on tomcat-embed-core 10.1, which has no FFM OpenSSL classes (Tomcat 10.1
+        // ships them in a JAR of their own, lib/tomcat-coyote-ffm.jar): a well-configured connector
+        // says so, after its configuration is checked, and loads nothing of the TLS part.
+        String message = initFails("port=\"0\" SSLEnabled=\"true\" jdbcUrl=\"jdbc:postgresql://127.0.0.1/x\"").getMessage();
+        assertTrue(message.contains("sharing TLS sessions needs Tomcat's FFM OpenSSL classes"), message);
+        assertTrue(message.contains("the Manager and the valves work on Java 17"), message);
+    }
+
+    @Test
     void withoutTlsTheConnectorSaysWhatToChange() throws Exception {
         String message = initFails("port=\"0\"").getMessage();
         assertTrue(message.contains("without TLS: set SSLEnabled=\"true\" and add an SSLHostConfig"), message);

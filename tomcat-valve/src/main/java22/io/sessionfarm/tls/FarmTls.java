@@ -26,7 +26,7 @@ import io.sessionfarm.store.StoreGate;
  * ({@link SslContextBinder}) and its counters ({@link FarmTlsStats}, over JMX). A background task
  * rotates the ring, cleans the store and, while the store is down, notices its return.
  */
-final class FarmTls {
+final class FarmTls implements TlsSharing {
 
     /** What the callbacks know of one farm {@code SSL_CTX}. */
     record Binding(FarmTls farm, String host, byte[] namespace, boolean singleUse, boolean statefulTickets) {
@@ -66,7 +66,8 @@ final class FarmTls {
      * refuse HTTPS: the node starts with a ticket key of its own and joins the farm when the store
      * answers. A master key that opens none of the farm's keys is a configuration error and throws.
      */
-    void start() throws GeneralSecurityException {
+    @Override
+    public void start() throws GeneralSecurityException {
         cache.start();
         maintenance = Executors.newSingleThreadScheduledExecutor(Daemons.named("sessionfarm-tls-" + connector + "-maintenance"));
         try {
@@ -127,7 +128,8 @@ final class FarmTls {
         }
     }
 
-    void stop() {
+    @Override
+    public void stop() {
         TlsCallbacks.unbindAll(this);
         if (objectName != null) {
             try {
@@ -145,7 +147,8 @@ final class FarmTls {
     }
 
     /** Joins each certificate's {@code SSL_CTX} of a shared host, right after Tomcat made it. */
-    void attach(SSLHostConfig host) {
+    @Override
+    public void attach(SSLHostConfig host) {
         binder.attach(host);
     }
 

@@ -31,7 +31,6 @@ public class FarmTlsImplementation extends SSLImplementation {
      */
     public static final String RESUMED_ATTRIBUTE = "io.sessionfarm.tls.resumed";
 
-    static final String TOMCAT_OPENSSL = "org.apache.tomcat.util.net.openssl.panama.OpenSSLImplementation";
 
     private static final StringManager sm = StringManager.getManager(FarmTlsImplementation.class);
 
@@ -39,9 +38,9 @@ public class FarmTlsImplementation extends SSLImplementation {
 
     public FarmTlsImplementation() {
         try {
-            openSsl = SSLImplementation.getInstance(TOMCAT_OPENSSL);
+            openSsl = SSLImplementation.getInstance(TlsSharing.TOMCAT_OPENSSL);
         } catch (ClassNotFoundException | RuntimeException e) {
-            throw new IllegalStateException(sm.getString("farmTlsImplementation.noOpenSsl", TOMCAT_OPENSSL), e);
+            throw new IllegalStateException(sm.getString("farmTlsImplementation.noOpenSsl", TlsSharing.TOMCAT_OPENSSL), e);
         }
     }
 
