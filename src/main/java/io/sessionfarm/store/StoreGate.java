@@ -1,5 +1,6 @@
 package io.sessionfarm.store;
 
+import java.sql.SQLException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import java.util.logging.Level;
@@ -40,6 +41,30 @@ public final class StoreGate {
     /** For the background task: whether to try the store now (when down, once per back-off). */
     public boolean probeDue() {
         return !down.get() || System.currentTimeMillis() >= retryAt;
+    }
+
+    /** A round trip to the store. */
+    @FunctionalInterface
+    public interface Ping {
+        void run() throws SQLException;
+    }
+
+    /**
+     * For a background task: whether to use the store now. While it is down, at most once per
+     * back-off, {@code ping} probes it, and reopens the gate when it answers.
+     *
+     * @throws SQLException the probe failed: the caller passes it to {@link #failed}
+     */
+    public boolean usable(Ping ping) throws SQLException {
+        if (!isDown()) {
+            return true;
+        }
+        if (!probeDue()) {
+            return false;
+        }
+        ping.run();
+        succeeded();
+        return true;
     }
 
     public boolean isDown() {

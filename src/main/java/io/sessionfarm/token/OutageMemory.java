@@ -82,12 +82,8 @@ final class OutageMemory {
     /** Every second: probes the store while it is down, and settles what is owed once it is back. */
     void catchUp() {
         try {
-            if (gate.isDown()) {
-                if (!gate.probeDue()) {
-                    return;
-                }
-                store.ping();
-                gate.succeeded();
+            if (!gate.usable(store::ping)) {
+                return;
             }
             for (Family owed : owedFamilies.values()) {
                 write(owed);

@@ -36,12 +36,8 @@ final class CheckpointPoller {
 
     void poll() {
         try {
-            if (gate.isDown()) {
-                if (!gate.probeDue()) {
-                    return;
-                }
-                store.ping();
-                gate.succeeded();
+            if (!gate.usable(store::ping)) {
+                return;
             }
             long now = System.currentTimeMillis();
             for (Session session : manager.findSessions()) {
