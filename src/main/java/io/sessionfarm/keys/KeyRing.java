@@ -53,13 +53,46 @@ public final class KeyRing {
     }
 
     static final long ROTATION_LOCK = 0x5E5510F5L;
+
+    private static final String SELECT_KEYS = """
+            SELECT id, state, wrapped, coalesce(promoted_at, created_at), %s FROM sessionfarm_key WHERE purpose = ?"""
+            .formatted(NOW);
+    /** A retiring key past its time, unless something stored still needs it (the second %s). */
+    private static final String DELETE_RETIRED = """
+            DELETE FROM sessionfarm_key k
+             WHERE k.purpose = ? AND k.state = 'retiring' AND k.retire_after <= %s AND NOT (%s)""";
+    /** The added key, once every node has had time to see it, becomes the primary; the primary retires. */
+    private static final String PROMOTE = """
+            WITH due AS (
+                SELECT id FROM sessionfarm_key WHERE purpose = ? AND state = 'added' AND created_at <= %1$s - ?
+                 ORDER BY created_at LIMIT 1),
+            old AS (
+                UPDATE sessionfarm_key SET state = 'retiring', retire_after = %1$s + ?
+                 WHERE purpose = ? AND state = 'primary' AND EXISTS (SELECT 1 FROM due) RETURNING id)
+            UPDATE sessionfarm_key SET state = 'primary', promoted_at = %1$s
+             WHERE purpose = ? AND id = (SELECT id FROM due)""".formatted(NOW);
+    /** Whether the ring is still fresh: a key added, or a primary younger than the rotation period. */
+    private static final String FRESH = """
+            SELECT 1 FROM sessionfarm_key
+             WHERE purpose = ? AND (state = 'added' OR (state = 'primary' AND coalesce(promoted_at, created_at) > %s - ?))"""
+            .formatted(NOW);
+    private static final String ADDED_EXISTS = """
+            SELECT 1 FROM sessionfarm_key WHERE purpose = ? AND state = 'added'""";
+    private static final String ANY_EXISTS = """
+            SELECT 1 FROM sessionfarm_key WHERE purpose = ? LIMIT 1""";
+    private static final String LOCK = "SELECT pg_advisory_xact_lock(?), true";
+    private static final String TRY_LOCK = "SELECT true, pg_try_advisory_xact_lock(?)";
+    private static final String INSERT = """
+            INSERT INTO sessionfarm_key (purpose, id, state, wrapped, created_at, promoted_at)
+            VALUES (?, ?, ?, ?, %1$s, CASE WHEN ? THEN %1$s END)""".formatted(NOW);
+
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private final DataSource dataSource;
     private final MasterKey master;
     private final String purpose;
     private final Schedule schedule;
-    private final String inUse;
+    private final String deleteRetired;
 
     private volatile Map<Integer, SecretKey> keys = Map.of();
     private volatile Key primary;
@@ -107,7 +140,7 @@ public final class KeyRing {
         this.master = master;
         this.purpose = purpose;
         this.schedule = schedule;
-        this.inUse = stored.stillUsesKey;
+        this.deleteRetired = DELETE_RETIRED.formatted(NOW, stored.stillUsesKey);
     }
 
     /** A started ring ({@link #start()}), or why not. */
@@ -203,9 +236,7 @@ public final class KeyRing {
         long since = 0;
         int unreadable = 0;
         try (Connection c = dataSource.getConnection();
-                PreparedStatement ps = c.prepareStatement(
-                        "SELECT id, state, wrapped, coalesce(promoted_at, created_at), " + NOW
-                                + " FROM sessionfarm_key WHERE purpose = ?")) {
+                PreparedStatement ps = c.prepareStatement(SELECT_KEYS)) {
             ps.setString(1, purpose);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
@@ -267,20 +298,11 @@ public final class KeyRing {
     private boolean step(Connection c) throws SQLException, GeneralSecurityException {
         boolean changed = false;
         boolean promoted;
-        try (PreparedStatement ps = c.prepareStatement("DELETE FROM sessionfarm_key k WHERE k.purpose = ?"
-                + " AND k.state = 'retiring' AND k.retire_after <= " + NOW + " AND NOT (" + inUse + ")")) {
+        try (PreparedStatement ps = c.prepareStatement(deleteRetired)) {
             ps.setString(1, purpose);
             changed |= ps.executeUpdate() > 0;
         }
-        try (PreparedStatement ps = c.prepareStatement("""
-                WITH due AS (
-                    SELECT id FROM sessionfarm_key WHERE purpose = ? AND state = 'added' AND created_at <= %1$s - ?
-                     ORDER BY created_at LIMIT 1),
-                old AS (
-                    UPDATE sessionfarm_key SET state = 'retiring', retire_after = %1$s + ?
-                     WHERE purpose = ? AND state = 'primary' AND EXISTS (SELECT 1 FROM due) RETURNING id)
-                UPDATE sessionfarm_key SET state = 'primary', promoted_at = %1$s
-                 WHERE purpose = ? AND id = (SELECT id FROM due)""".formatted(NOW))) {
+        try (PreparedStatement ps = c.prepareStatement(PROMOTE)) {
             ps.setString(1, purpose);
             ps.setLong(2, schedule.propagation());
             ps.setLong(3, schedule.retireAfter());
@@ -292,8 +314,7 @@ public final class KeyRing {
                 changed = true;
             }
         }
-        try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM sessionfarm_key WHERE purpose = ? AND ("
-                + "state = 'added' OR (state = 'primary' AND coalesce(promoted_at, created_at) > " + NOW + " - ?))")) {
+        try (PreparedStatement ps = c.prepareStatement(FRESH)) {
             ps.setString(1, purpose);
             ps.setLong(2, schedule.rotateAfter());
             try (ResultSet rs = ps.executeQuery()) {
@@ -308,7 +329,7 @@ public final class KeyRing {
     }
 
     private boolean addedKeyExists(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM sessionfarm_key WHERE purpose = ? AND state = 'added'")) {
+        try (PreparedStatement ps = c.prepareStatement(ADDED_EXISTS)) {
             ps.setString(1, purpose);
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next();
@@ -317,8 +338,7 @@ public final class KeyRing {
     }
 
     private boolean lock(Connection c, boolean wait) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(wait ? "SELECT pg_advisory_xact_lock(?), true"
-                : "SELECT true, pg_try_advisory_xact_lock(?)")) {
+        try (PreparedStatement ps = c.prepareStatement(wait ? LOCK : TRY_LOCK)) {
             ps.setLong(1, ROTATION_LOCK);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
@@ -328,7 +348,7 @@ public final class KeyRing {
     }
 
     private boolean exists(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM sessionfarm_key WHERE purpose = ? LIMIT 1")) {
+        try (PreparedStatement ps = c.prepareStatement(ANY_EXISTS)) {
             ps.setString(1, purpose);
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next();
@@ -340,8 +360,7 @@ public final class KeyRing {
         byte[] key = new byte[32];
         RANDOM.nextBytes(key);
         int id = RANDOM.nextInt(Integer.MAX_VALUE) + 1;
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO sessionfarm_key (purpose, id, state, wrapped,"
-                + " created_at, promoted_at) VALUES (?, ?, ?, ?, " + NOW + ", CASE WHEN ? THEN " + NOW + " END)")) {
+        try (PreparedStatement ps = c.prepareStatement(INSERT)) {
             ps.setString(1, purpose);
             ps.setInt(2, id);
             ps.setString(3, state);
