@@ -1,4 +1,4 @@
-# Sourced by ./farm and ./check. The build needs a JDK 22 or newer (the TLS part uses the FFM API);
+# Sourced by ./farm, ./check, it/bench/run-* and it/run-harness. The build needs a JDK 22 or newer (the TLS part uses the FFM API);
 # the JAR it builds runs on Java 17 and newer, and the tests run Tomcat 10.1 nodes on a Java 17.
 java_major() { "$1/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p'; }
 

@@ -21,7 +21,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import io.sessionfarm.store.TestDatabase;
 
 /** The SQL itself, against a real PostgreSQL. */
 class SessionStoreTest {

@@ -388,7 +388,7 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
 
     /**
      * Unlike {@link StandardSession#isValid()}, an idle copy does not expire itself here: another
-     * node may have kept the session alive. The Manager asks the store first.
+     * node may have kept the session alive. The Manager's {@link ExpirySweeper} asks the store first, off this thread.
      */
     @Override
     public boolean isValid() {

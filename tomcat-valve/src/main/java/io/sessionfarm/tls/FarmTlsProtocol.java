@@ -44,10 +44,18 @@ public class FarmTlsProtocol extends Http11NioProtocol {
 
     private final Map<String, String> raw = new HashMap<>();
     private final Attributes.Unknown unknownAttributes = new Attributes.Unknown();
+    private final Endpoint endpoint;
     private TlsSharing farm;
 
     public FarmTlsProtocol() {
-        super(new Endpoint());
+        this(new Endpoint());
+    }
+
+    // The endpoint is kept here, not read back with getEndpoint(), whose declared return type
+    // differs between Tomcat 10.1 and 11: a call compiled against one fails on the other.
+    private FarmTlsProtocol(Endpoint endpoint) {
+        super(endpoint);
+        this.endpoint = endpoint;
         setSslImplementationName(TlsSharing.IMPLEMENTATION);
     }
 
@@ -79,7 +87,7 @@ public class FarmTlsProtocol extends Http11NioProtocol {
     }
 
     private boolean knownToTomcat(String name) {
-        return hasSetter(Connector.class, name) || hasSetter(getClass(), name) || hasSetter(getEndpoint().getClass(), name)
+        return hasSetter(Connector.class, name) || hasSetter(getClass(), name) || hasSetter(endpoint.getClass(), name)
                 || name.startsWith(SOCKET_PREFIX) && hasSetter(SocketProperties.class, name.substring(SOCKET_PREFIX.length()));
     }
 
@@ -116,7 +124,7 @@ public class FarmTlsProtocol extends Http11NioProtocol {
         }
         try {
             farm = TlsSharing.create(settings, connector);
-            ((Endpoint) getEndpoint()).farm = farm;
+            endpoint.farm = farm;
             farm.start();
         } catch (IllegalArgumentException | GeneralSecurityException e) {
             throw new IllegalArgumentException(sm.getString("farmTlsProtocol.badConfiguration", connector, e.getMessage()), e);

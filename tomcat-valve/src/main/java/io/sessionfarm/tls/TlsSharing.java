@@ -15,7 +15,7 @@ interface TlsSharing {
 
     /** Our SSLImplementation, which exports and imports OpenSSL sessions (Java 22+). */
     String IMPLEMENTATION = "io.sessionfarm.tls.FarmTlsImplementation";
-    /** Tomcat's FFM OpenSSL implementation, which ours extends: in Tomcat 11, and in 10.1's tomcat-coyote-ffm.jar. */
+    /** Tomcat's FFM OpenSSL implementation, to which ours delegates: in Tomcat 11, and in 10.1's tomcat-coyote-ffm.jar. */
     String TOMCAT_OPENSSL = "org.apache.tomcat.util.net.openssl.panama.OpenSSLImplementation";
     int JAVA = 22;
 

@@ -18,18 +18,12 @@ import org.apache.tomcat.util.res.StringManager;
 /**
  * Tomcat's FFM OpenSSL implementation, whose per-request TLS view also tells how the connection's
  * handshake resumed. A request reads it through the standard {@code ssl_session_mgr} attribute, as a
- * {@code Supplier<String>}; sessionfarm's Manager publishes it as {@link #RESUMED_ATTRIBUTE}.
+ * {@code Supplier<String>}; sessionfarm's checkpoint valve publishes it as the request attribute {@code io.sessionfarm.tls.resumed}.
  * <p>
  * It delegates to Tomcat's, found by name: that class ships only in the distribution's
  * {@code lib/tomcat-coyote-ffm.jar}, which is not published to Maven Central to compile against.
  */
 public class FarmTlsImplementation extends SSLImplementation {
-
-    /**
-     * Request attribute: "ticket", "cache" or "no" (or "yes": resumed on a local host), absent when
-     * unknown. The Manager's checkpoint valve sets it under the same name, without this class.
-     */
-    public static final String RESUMED_ATTRIBUTE = "io.sessionfarm.tls.resumed";
 
 
     private static final StringManager sm = StringManager.getManager(FarmTlsImplementation.class);
