@@ -489,7 +489,7 @@ public final class Farm {
 
     // ---- ./farm ---------------------------------------------------------------------------------
 
-    /** {@code ./farm up [--nodes N] | status | down}: run from the checkout's root after a build. */
+    /** {@code ./farm up [--nodes N] [--tomcat 10.1|11] | status | down}: run from the checkout's root after a build. */
     public static void main(String[] args) throws Exception {
         Path root = Path.of("").toAbsolutePath();
         String command = args.length == 0 ? "status" : args[0];
