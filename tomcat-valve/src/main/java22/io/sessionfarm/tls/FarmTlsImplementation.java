@@ -87,7 +87,10 @@ public class FarmTlsImplementation extends SSLImplementation {
             this.session = session;
         }
 
-        /** "ticket" or "cache" if this connection resumed a session that way, "yes" if it resumed on a local host, "no" if not, null if unknown. */
+        /**
+         * "ticket" or "cache" if this connection resumed a session that way, "yes" if it resumed on
+         * a local host, "no" if not, null if unknown.
+         */
         public String resumed() {
             if (ENGINE == null) {
                 return null;
