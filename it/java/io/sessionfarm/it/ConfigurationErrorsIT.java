@@ -23,6 +23,7 @@ class ConfigurationErrorsIT extends FarmTestBase {
     private static Farm farm;
     private static Farm.Node typo;
     private static Farm.Node outOfRange;
+    private static Farm.Node sharedDeferred;
     private static Farm.Node unreachable;
     private static Farm.Node tokenTypo;
     private static Farm.Node noMasterKey;
@@ -36,6 +37,7 @@ class ConfigurationErrorsIT extends FarmTestBase {
         List<Farm.Node> nodes = new ArrayList<>();
         typo = farm.create("typo", Farm.freePort(0), fixture("context-typo.xml"));
         outOfRange = farm.create("out-of-range", Farm.freePort(0), fixture("context-out-of-range.xml"));
+        sharedDeferred = farm.create("shared-deferred", Farm.freePort(0), fixture("context-shared-deferred.xml"));
         unreachable = farm.create("unreachable", Farm.freePort(0), fixture("context-unreachable.xml"));
         tokenTypo = farm.create("token-typo", Farm.freePort(0), fixture("context-token-typo.xml"));
         noMasterKey = farm.create("no-master-key", Farm.freePort(0), fixture("context-token-no-master-key.xml"));
@@ -51,7 +53,7 @@ class ConfigurationErrorsIT extends FarmTestBase {
         String xml = Files.readString(serverXml);
         assertTrue(xml.contains(connector), connector);
         Files.writeString(serverXml, xml.replace(connector, connector + " lookupTimout=\"50\""));
-        nodes.addAll(List.of(typo, outOfRange, unreachable, tokenTypo, noMasterKey, readableMasterKey, tlsTypo));
+        nodes.addAll(List.of(typo, outOfRange, sharedDeferred, unreachable, tokenTypo, noMasterKey, readableMasterKey, tlsTypo));
         for (Farm.Node node : nodes) {
             farm.start(node);
         }
@@ -78,6 +80,15 @@ class ConfigurationErrorsIT extends FarmTestBase {
         assertContextRefused(outOfRange);
         assertTrue(log(outOfRange).contains("attribute [checkpointInterval] has value [600]: expected whole seconds from 1 to 300"),
                 log(outOfRange));
+    }
+
+    @Test
+    void sharedModeWithADeferredPolicyStopsTheContextNamingBothAndWhatToUseInstead() throws Exception {
+        assertContextRefused(sharedDeferred);
+        String log = log(sharedDeferred);
+        assertTrue(log.contains("mode=\"shared\" (the default) lets any node serve any request")
+                && log.contains("checkpointInterval=\"10\" defers them")
+                && log.contains("Use checkpointAfterRequests=\"1\"") && log.contains("or mode=\"sticky\""), log);
     }
 
     @Test

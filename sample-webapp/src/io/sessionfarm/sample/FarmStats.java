@@ -17,7 +17,7 @@ public final class FarmStats {
         "checkpointsOnCreate", "checkpointsByRequests", "checkpointsByInterval", "checkpointsByUpdates",
         "checkpointsRetried", "checkpointsSkippedUnchanged", "loadsFromStore", "refreshesFromStore",
         "droppedStaleCopies", "expiredBySweep", "expiryExtensions", "storeFailures", "storeLatencyMillis",
-        "clockSkewMillis"};
+        "clockSkewMillis", "hearingMoves", "movesCaught", "moveNoticesSent", "moveNoticesHeard"};
     private static final String[] TOKEN_ATTRIBUTES = {"storeAvailable", "owedFamilies", "tokensIssued", "tokensVerified",
         "tokensRotated", "acceptedInGrace", "acceptedWhileStoreDown", "rejectedMalformed", "rejectedUnknownKey",
         "rejectedTampered", "rejectedUnknownFamily", "rejectedBeforeLogin", "rejectedLatePredecessor", "closedByIdleTimeout", "closedByAbsoluteTimeout", "replaysRevoked",
@@ -33,7 +33,11 @@ public final class FarmStats {
             ObjectName name = new ObjectName("Catalina:type=Manager,host=" + host + ",context="
                     + (contextPath.isEmpty() ? "/" : contextPath));
             for (String attribute : ATTRIBUTES) {
-                stats.put(attribute, server.getAttribute(name, attribute));
+                try {
+                    stats.put(attribute, server.getAttribute(name, attribute));
+                } catch (javax.management.AttributeNotFoundException olderVersion) {
+                    // a Manager from before this counter: left out
+                }
             }
             for (ObjectName valve : server.queryNames(new ObjectName("Catalina:type=Valve,host=" + host + ",context="
                     + (contextPath.isEmpty() ? "/" : contextPath) + ",name=TokenValve,*"), null)) {

@@ -4,6 +4,8 @@ import static io.sessionfarm.config.Attributes.bool;
 import static io.sessionfarm.config.Attributes.integer;
 
 import java.io.ObjectInputFilter;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -72,15 +74,34 @@ record ManagerSettings(
             throw new IllegalArgumentException("no checkpoint policy is on: set at least one of [checkpointInterval],"
                     + " [checkpointAfterUpdates] or [checkpointAfterRequests] above 0");
         }
+        Mode mode = choice(raw, "mode", Mode.SHARED, Mode.class);
+        if (mode == Mode.SHARED && policy.afterRequests() != 1) {
+            throw new IllegalArgumentException("mode=\"shared\" (" + (raw.containsKey("mode") ? "set" : "the default")
+                    + ") lets any node serve any request, so every request's changes must be stored before its response;"
+                    + " " + deferring(raw) + " defers them, and another node would serve an older copy. Use"
+                    + " checkpointAfterRequests=\"1\" (the default when no checkpoint attribute is set), or mode=\"sticky\""
+                    + " behind a balancer that keeps each session on one node");
+        }
         String allowedClasses = raw.getOrDefault("allowedClasses", "").trim();
         return new ManagerSettings(
                 store,
                 policy,
-                choice(raw, "mode", Mode.SHARED, Mode.class),
+                mode,
                 choice(raw, "conflictPolicy", ConflictPolicy.LAST_WRITER_WINS, ConflictPolicy.class),
                 filter(allowedClasses),
                 allowedClasses,
                 integer(raw, "expirySweepInterval", 60, 1, 3600, "whole seconds from 1 to 3600"));
+    }
+
+    /** The checkpoint attributes as set, e.g. {@code checkpointInterval="10"}. */
+    private static String deferring(Map<String, String> raw) {
+        List<String> set = new ArrayList<>();
+        for (String name : List.of("checkpointInterval", "checkpointAfterUpdates", "checkpointAfterRequests")) {
+            if (raw.containsKey(name)) {
+                set.add(name + "=\"" + raw.get(name).trim() + "\"");
+            }
+        }
+        return String.join(" with ", set);
     }
 
     /** The settings as a log line: the password and any password in the URL are masked. */

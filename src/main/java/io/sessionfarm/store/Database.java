@@ -25,10 +25,13 @@ public final class Database implements AutoCloseable {
 
     private final DataSource dataSource;
     private final HikariDataSource ownedPool;
+    /** Where connections outside the pool come from: the driver itself, or the container's DataSource. */
+    private final DataSource unpooled;
 
-    private Database(DataSource dataSource, HikariDataSource ownedPool) {
+    private Database(DataSource dataSource, HikariDataSource ownedPool, DataSource unpooled) {
         this.dataSource = dataSource;
         this.ownedPool = ownedPool;
+        this.unpooled = unpooled;
     }
 
     /**
@@ -77,7 +80,7 @@ public final class Database implements AutoCloseable {
         }
         try {
             schema(pool, migrate);
-            return new Database(pool, pool);
+            return new Database(pool, pool, pg);
         } catch (SQLException | RuntimeException e) {
             pool.close();
             throw e;
@@ -90,7 +93,7 @@ public final class Database implements AutoCloseable {
             probe.isValid(5);
         }
         schema(dataSource, migrate);
-        return new Database(dataSource, null);
+        return new Database(dataSource, null, dataSource);
     }
 
     /** Work on one connection; it may throw one checked exception besides SQLException. */
@@ -222,6 +225,11 @@ public final class Database implements AutoCloseable {
 
     public DataSource dataSource() {
         return dataSource;
+    }
+
+    /** A connection held for a long time (a listener), kept out of the pool that serves requests. */
+    public Connection connectionOfItsOwn() throws SQLException {
+        return unpooled.getConnection();
     }
 
     @Override

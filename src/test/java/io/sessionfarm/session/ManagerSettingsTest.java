@@ -40,9 +40,30 @@ class ManagerSettingsTest {
     @Test
     void namingOneTriggerTurnsTheOthersOff() {
         assertEquals(new CheckpointPolicy(true, 30_000, 0, 0),
-                ManagerSettings.parse(raw("checkpointInterval", "30")).policy());
-        assertEquals(new CheckpointPolicy(false, 10_000, 5, 3), ManagerSettings.parse(raw("checkpointInterval", "10",
-                "checkpointAfterUpdates", "5", "checkpointAfterRequests", "3", "checkpointOnCreate", "false")).policy());
+                ManagerSettings.parse(raw("mode", "sticky", "checkpointInterval", "30")).policy());
+        assertEquals(new CheckpointPolicy(false, 10_000, 5, 3), ManagerSettings.parse(raw("mode", "sticky",
+                "checkpointInterval", "10", "checkpointAfterUpdates", "5", "checkpointAfterRequests", "3",
+                "checkpointOnCreate", "false")).policy());
+    }
+
+    @Test
+    void sharedModeRefusesAPolicyThatDefersWritesNamingBothAttributesAndTheWayOut() {
+        String byDefault = rejection(raw("checkpointInterval", "10"));
+        assertTrue(byDefault.contains("mode=\"shared\" (the default)") && byDefault.contains("checkpointInterval=\"10\""),
+                byDefault);
+        assertTrue(byDefault.contains("checkpointAfterRequests=\"1\"") && byDefault.contains("mode=\"sticky\""), byDefault);
+        String updates = rejection(raw("mode", "shared", "checkpointAfterUpdates", "5"));
+        assertTrue(updates.contains("mode=\"shared\" (set)") && updates.contains("checkpointAfterUpdates=\"5\""), updates);
+        String everyThird = rejection(raw("mode", "SHARED", "checkpointAfterRequests", "3"));
+        assertTrue(everyThird.contains("checkpointAfterRequests=\"3\""), everyThird);
+    }
+
+    @Test
+    void sharedModeTakesEveryRequestWithOtherTriggersBesideItAndStickyModeTakesAnyPolicy() {
+        assertEquals(new CheckpointPolicy(true, 10_000, 0, 1), ManagerSettings.parse(raw("mode", "shared",
+                "checkpointAfterRequests", "1", "checkpointInterval", "10")).policy());
+        assertEquals(ManagerSettings.Mode.STICKY, ManagerSettings.parse(raw("mode", "sticky",
+                "checkpointAfterUpdates", "5")).mode());
     }
 
     @Test

@@ -7,6 +7,8 @@ import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.atomic.LongAdder;
 
+import org.apache.catalina.Session;
+
 import io.sessionfarm.keys.Sha256;
 import io.sessionfarm.session.CheckpointPolicy.Trigger;
 import io.sessionfarm.session.AttributeChanges.Delta;
@@ -87,6 +89,32 @@ final class Checkpointer {
         } finally {
             session.checkpointLock.unlock();
         }
+    }
+
+    /**
+     * Writes every session that may have changed (the node is leaving the farm).
+     *
+     * @return how many still owe a checkpoint
+     */
+    int checkpointAll(Session[] sessions, Trigger trigger) {
+        long now = System.currentTimeMillis();
+        for (Session session : sessions) {
+            if (session instanceof FarmSession farmSession && farmSession.mayHaveChanged()) {
+                checkpoint(farmSession, trigger, now, false);
+            }
+        }
+        return owed(sessions);
+    }
+
+    /** How many of these sessions owe a checkpoint that failed. */
+    static int owed(Session[] sessions) {
+        int owed = 0;
+        for (Session session : sessions) {
+            if (session instanceof FarmSession farmSession && farmSession.owed()) {
+                owed++;
+            }
+        }
+        return owed;
     }
 
     private void write(FarmSession session, Delta delta, Trigger trigger, long now) throws SQLException {

@@ -27,8 +27,10 @@ import org.apache.tomcat.util.res.StringManager;
 import io.sessionfarm.config.Attributes;
 import io.sessionfarm.keys.MasterKey;
 import io.sessionfarm.session.CheckpointPolicy.Trigger;
+import io.sessionfarm.session.ManagerSettings.Mode;
 import io.sessionfarm.store.Daemons;
 import io.sessionfarm.store.Database;
+import io.sessionfarm.store.SessionMoves;
 import io.sessionfarm.store.SessionStore;
 import io.sessionfarm.store.StoreGate;
 import io.sessionfarm.store.StoreSettings;
@@ -64,6 +66,7 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     private Checkpointer checkpointer;
     private SessionLoader loader;
     private CheckpointPoller poller;
+    private SessionMoves moves;
     private ExpirySweeper expiry;
     private ClockWatch clock;
     private StoreGate gate;
@@ -157,8 +160,15 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         store = new SessionStore(database.dataSource(), appName(), attributeKeys.sealer());
         codec = new AttributeCodec(settings.deserializationFilter());
         checkpointer = new Checkpointer(this, store, codec, settings.conflictPolicy(), gate);
-        loader = new SessionLoader(this, store, checkpointer, codec, gate, settings.mode());
         executor = newExecutor();
+        if (settings.mode() == Mode.STICKY) {
+            moves = new SessionMoves(database::connectionOfItsOwn, database.dataSource(), appName(),
+                    java.util.UUID.randomUUID().toString(), new MoveHearing(log, appName()));
+            moves.start();
+            SessionMoves notices = moves;
+            every(60, 60, () -> notices.prune(System.currentTimeMillis()));
+        }
+        loader = new SessionLoader(this, store, checkpointer, codec, gate, settings.mode(), moves);
         poller = new CheckpointPoller(this, store, checkpointer, settings.policy(), gate);
         expiry = new ExpirySweeper(this, store, codec, gate, executor);
         clock = new ClockWatch(store, gate, log, appName());
@@ -176,6 +186,7 @@ public class FarmManager extends ManagerBase implements SessionFarm {
                     companion.managerStarted(this);
                 } catch (LifecycleException | RuntimeException e) {
                     executor.shutdownNow();
+                    closeMoves();
                     database.close();
                     throw e;
                 }
@@ -235,15 +246,10 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         companions.forEach(SessionFarm.Companion::managerStopping);
         companions.clear();
         Daemons.stop(executor);
+        closeMoves();
         if (checkpointer != null) {
             // Leaving the farm is not expiring: sessions stay in the store for the other nodes.
-            long now = System.currentTimeMillis();
-            for (Session session : findSessions()) {
-                if (session instanceof FarmSession farmSession && farmSession.mayHaveChanged()) {
-                    checkpointer.checkpoint(farmSession, Trigger.STOP, now, false);
-                }
-            }
-            int owed = getOwedCheckpoints();
+            int owed = checkpointer.checkpointAll(findSessions(), Trigger.STOP);
             if (owed > 0) {
                 log.warn(messages.getString("farmManager.stoppedOwing", appName(), Integer.valueOf(owed)));
             }
@@ -254,6 +260,13 @@ public class FarmManager extends ManagerBase implements SessionFarm {
             database = null;
         }
         super.stopInternal();
+    }
+
+    private void closeMoves() {
+        if (moves != null) {
+            moves.close();
+            moves = null;
+        }
     }
 
     /** Sessions live in the store; there is nothing to load or unload at restart. */
@@ -442,15 +455,13 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     public long getStoreFailures() { return store == null ? 0 : store.failures(); }
     public double getStoreLatencyMillis() { return store == null ? 0 : store.averageLatencyMillis(); }
 
-    public int getOwedCheckpoints() {
-        int owed = 0;
-        for (Session session : findSessions()) {
-            if (session instanceof FarmSession farmSession && farmSession.owed()) {
-                owed++;
-            }
-        }
-        return owed;
-    }
+    public int getOwedCheckpoints() { return Checkpointer.owed(findSessions()); }
+    /** Sticky mode: copies found older than the store, or gone from it, before they were served (a client moved). */
+    public long getMovesCaught() { return loader == null ? 0 : loader.movesCaught.sum(); }
+    public long getMoveNoticesSent() { return moves == null ? 0 : moves.sent.sum(); }
+    public long getMoveNoticesHeard() { return moves == null ? 0 : moves.heard.sum(); }
+    /** Sticky mode: whether this node hears the others' move notices (if not, every copy is checked before use). */
+    public boolean getHearingMoves() { return moves != null && moves.isListening(); }
 
     private long written(Trigger trigger) {
         return checkpointer == null ? 0 : checkpointer.written(trigger);

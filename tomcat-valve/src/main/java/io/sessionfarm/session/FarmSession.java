@@ -41,6 +41,8 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
     private transient volatile long storedVersion;
     private transient volatile long storedExpiresAt;
     private transient volatile long checkpointedAt = System.currentTimeMillis();
+    /** When this copy was last known to be the store's newest (made here, or its version read before it was served). */
+    private transient volatile long knownCurrentAt = checkpointedAt;
     /** Set when the store row is already gone, so expiring this copy must not delete again. */
     private transient volatile boolean storeRowRemoved;
     /** The idle timeout changed since the last checkpoint. */
@@ -135,6 +137,14 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
 
     long storedExpiresAt() {
         return storedExpiresAt;
+    }
+
+    long knownCurrentAt() {
+        return knownCurrentAt;
+    }
+
+    void knownCurrentAt(long at) {
+        knownCurrentAt = at;
     }
 
     @Override

@@ -6,6 +6,7 @@ import java.util.concurrent.atomic.LongAdder;
 import org.apache.catalina.Session;
 
 import io.sessionfarm.session.ManagerSettings.Mode;
+import io.sessionfarm.store.SessionMoves;
 import io.sessionfarm.store.SessionStore;
 import io.sessionfarm.store.StoreGate;
 import io.sessionfarm.store.StoredSession;
@@ -15,7 +16,9 @@ import io.sessionfarm.store.StoredSession.Stamp;
  * Finds the copy of a session that a request may use. In shared mode every request checks the
  * local copy's version against the store's (one primary-key read) and takes in what other nodes
  * wrote since, so that a request that starts after another's response sees that response's writes
- * on whichever node it lands. In sticky mode only a copy that has been idle here is checked.
+ * on whichever node it lands. In sticky mode a copy is checked only when another node may have
+ * served the session since ({@link SessionMoves}) or after it idled here; a node that starts
+ * serving a session from the store tells the others so before it answers.
  */
 final class SessionLoader {
 
@@ -34,18 +37,23 @@ final class SessionLoader {
     private final AttributeCodec codec;
     private final StoreGate gate;
     private final Mode mode;
+    /** Sticky mode only. */
+    private final SessionMoves moves;
 
     private final Object[] loadLocks = new Object[64];
     final LongAdder loadsFromStore = new LongAdder();
+    /** Sticky copies found older than the store (or gone from it) before they were served. */
+    final LongAdder movesCaught = new LongAdder();
 
     SessionLoader(FarmManager manager, SessionStore store, Checkpointer checkpointer, AttributeCodec codec,
-            StoreGate gate, Mode mode) {
+            StoreGate gate, Mode mode, SessionMoves moves) {
         this.manager = manager;
         this.store = store;
         this.checkpointer = checkpointer;
         this.codec = codec;
         this.gate = gate;
         this.mode = mode;
+        this.moves = moves;
         for (int i = 0; i < loadLocks.length; i++) {
             loadLocks[i] = new Object();
         }
@@ -74,11 +82,19 @@ final class SessionLoader {
             }
             local = loaded.session(); // another request loaded it, maybe before this one began: check it
         }
-        if (local instanceof FarmSession session && session.isStored()
-                && (mode == Mode.SHARED || idleHere(session, System.currentTimeMillis()))) {
+        if (local instanceof FarmSession session && session.isStored() && mustCheck(session)) {
             return upToDate(session) ? session : null;
         }
         return local;
+    }
+
+    /** Shared mode: always. Sticky mode: when another node may have served it since, or after it idled here. */
+    private boolean mustCheck(FarmSession session) {
+        if (mode == Mode.SHARED) {
+            return true;
+        }
+        long now = System.currentTimeMillis();
+        return idleHere(session, now) || moves.mayHaveMoved(session.getIdInternal(), session.knownCurrentAt(), now);
     }
 
     private static boolean idleHere(FarmSession session, long now) {
@@ -97,10 +113,11 @@ final class SessionLoader {
             return true;
         }
         String id = session.getIdInternal();
+        long checkedAt = System.currentTimeMillis();
         try {
             Prefetched prefetched = PREFETCHED.get();
             Stamp stamp;
-            if (prefetched != null && prefetched.loader() == this && prefetched.id().equals(id)) {
+            if (mode == Mode.SHARED && prefetched != null && prefetched.loader() == this && prefetched.id().equals(id)) {
                 PREFETCHED.remove();
                 stamp = prefetched.stamp();
             } else {
@@ -109,19 +126,35 @@ final class SessionLoader {
             if (stamp != null && stamp.version() <= session.storedVersion()) {
                 gate.succeeded();
                 session.accessedElsewhere(stamp.lastAccess(), stamp.expiresAt());
+                servingHere(session, checkedAt);
                 return true;
             }
             StoredSession stored = stamp == null ? null : store.load(id);
             gate.succeeded();
+            if (mode == Mode.STICKY) {
+                movesCaught.increment();
+            }
             if (stored == null) {
                 manager.goneElsewhere(session);
                 return false;
             }
             checkpointer.refresh(session, stored);
+            servingHere(session, checkedAt);
         } catch (SQLException e) {
             gate.failed(e);
         }
         return true;
+    }
+
+    /**
+     * The copy is the store's newest as of {@code checkedAt}. In sticky mode the other nodes are
+     * told, before this request is answered, that their copies may be old from now on.
+     */
+    private void servingHere(FarmSession session, long checkedAt) throws SQLException {
+        session.knownCurrentAt(checkedAt);
+        if (mode == Mode.STICKY) {
+            moves.announce(session.getIdInternal());
+        }
     }
 
     private record Loaded(FarmSession session, boolean byThisRequest) {
@@ -135,6 +168,7 @@ final class SessionLoader {
             if (manager.localCopy(id) instanceof FarmSession again) {
                 return new Loaded(again, false);
             }
+            long loadedAt = System.currentTimeMillis();
             StoredSession stored;
             try {
                 stored = store.load(id);
@@ -151,6 +185,11 @@ final class SessionLoader {
             manager.add(session);
             loadsFromStore.increment();
             session.activate();
+            try {
+                servingHere(session, loadedAt);
+            } catch (SQLException e) {
+                gate.failed(e);
+            }
             return new Loaded(session, true);
         }
     }

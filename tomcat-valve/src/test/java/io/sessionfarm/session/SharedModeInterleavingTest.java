@@ -73,7 +73,7 @@ class SharedModeInterleavingTest {
                     ManagerSettings.parse(Map.of("jdbcUrl", "jdbc:postgresql://x/y")).deserializationFilter());
             StoreGate gate = new StoreGate(java.util.logging.Logger.getLogger(SharedModeInterleavingTest.class.getName()), e -> "down: " + e, "back");
             Checkpointer checkpointer = new Checkpointer(manager, store, codec, ConflictPolicy.LAST_WRITER_WINS, gate);
-            return new Node(manager, checkpointer, new SessionLoader(manager, store, checkpointer, codec, gate, Mode.SHARED));
+            return new Node(manager, checkpointer, new SessionLoader(manager, store, checkpointer, codec, gate, Mode.SHARED, null));
         }
 
         FarmSession find(String id) {
