@@ -94,6 +94,14 @@
             // Read, add one, write back: two nodes doing this to different attributes must not lose any.
             session = request.getSession();
             Integer n = (Integer) session.getAttribute(name);
+            if (request.getParameter("pause") != null) {
+                // A slow request (for the tests): the session may move to another node meanwhile.
+                try {
+                    Thread.sleep(Math.min(10_000, Long.parseLong(request.getParameter("pause"))));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             n = n == null ? 1 : n + 1;
             session.setAttribute(name, n);
             reply.put(name, n);

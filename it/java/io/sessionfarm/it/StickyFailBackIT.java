@@ -164,6 +164,29 @@ class StickyFailBackIT extends FarmTestBase {
     }
 
     @Test
+    void aWriteOfARequestInFlightWhenTheSessionMovedIsSeenByTheNodeItMovedTo() throws Exception {
+        // Straight to the nodes, no balancer: a browser whose requests go to two nodes at once.
+        Farm.Node a = nodes.get(0);
+        Farm.Node b = nodes.get(1);
+        Client user = new Client();
+        assertEquals(1, user.get(a, "/api/incr?name=n").intField("n"));
+        var slow = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return user.get(a, "/api/incr?name=slow&pause=1500"); // a trusts its copy: it began here
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        Thread.sleep(300);
+        assertEquals(2, user.get(b, "/api/incr?name=n").intField("n"), "b takes the session over meanwhile");
+        assertEquals(1, slow.get().intField("slow"), "a's slow request is acknowledged after b's write");
+        String onB = user.get(b, "/api/get").body();
+        assertTrue(onB.contains("\"slow\":1") && onB.contains("\"n\":2"), "b must not serve its copy from before a's write: " + onB);
+        String onA = user.get(a, "/api/get").body();
+        assertTrue(onA.contains("\"slow\":1") && onA.contains("\"n\":2"), onA);
+    }
+
+    @Test
     void aSessionThatStaysOnItsNodeIsServedFromItsLocalCopyWithoutAnyMoveWork() throws Exception {
         Client user = new Client();
         Client.Reply first = viaBalancer(user, "/api/whoami");

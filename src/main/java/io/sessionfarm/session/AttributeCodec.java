@@ -65,6 +65,23 @@ final class AttributeCodec {
         }
     }
 
+    /** A stored value read back: the object, or why it could not be. */
+    record Read(Object value, Exception problem) {
+    }
+
+    /** Reads a stored value back; a null {@code stored} is a value the store could not decrypt. */
+    Read read(byte[] stored, ClassLoader loader) {
+        if (stored == null) {
+            return new Read(null, new IOException(
+                    "its stored value cannot be decrypted: altered, or under a key not in this node's ring"));
+        }
+        try {
+            return new Read(deserialize(stored, loader), null);
+        } catch (IOException | ClassNotFoundException | RuntimeException e) {
+            return new Read(null, e);
+        }
+    }
+
     /** Compares serialized forms: equal digests mean the stored copy is still current. */
     static byte[] digest(byte[] bytes) {
         return Sha256.of(bytes);

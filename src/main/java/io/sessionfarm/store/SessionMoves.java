@@ -47,9 +47,16 @@ public final class SessionMoves implements AutoCloseable {
     /** More notices than this at once are forgotten, and every copy is checked instead. */
     static final int MAX_NOTICES = 100_000;
     private static final int WAIT_MILLIS = 500;
+    /**
+     * How often the listener sends itself a probe notice, and how long it waits for it: a silent
+     * connection may be a dead one, and a pooler in transaction mode (PgBouncer) takes LISTEN
+     * without ever passing a notice on.
+     */
+    static final long PROBE_MILLIS = 5_000;
+    static final long PROBE_WAIT_MILLIS = 3_000;
+    private static final String PROBE = "probe";
     /** The longest an announcing node waits for its own notice to come back. */
-    static final long ECHO_WAIT_MILLIS = 200;
-    private static final long PING_MILLIS = 10_000;
+    static final long ECHO_WAIT_MILLIS = 1000;
     private static final long MAX_BACKOFF_MILLIS = 30_000;
 
     /** What the listener tells its owner, which logs it. */
@@ -80,8 +87,17 @@ public final class SessionMoves implements AutoCloseable {
     private final Thread listener;
     private volatile boolean closed;
     private volatile Connection listening;
-    /** When LISTEN last took effect on an unbroken connection; 0 while not listening. */
+    /**
+     * When LISTEN last took effect on an unbroken connection that passes notices on; 0 while not
+     * listening. This and every other time here are {@link #now()}, which no clock step moves.
+     */
     private volatile long listeningSince;
+    /** The listener's own probes: the last sent (listener thread only), the last heard back, and when. */
+    private long probesSent;
+    private volatile long probeHeard;
+    private volatile long probeHeardAt;
+    /** An announcement's own notice did not come back: the listener reconnects. */
+    private volatile boolean deaf;
 
     public final LongAdder sent = new LongAdder();
     public final LongAdder heard = new LongAdder();
@@ -119,14 +135,18 @@ public final class SessionMoves implements AutoCloseable {
         if (listening) {
             echoes.put(echo, back);
         }
-        try (Connection connection = pool.getConnection();
-                PreparedStatement statement = connection.prepareStatement(ANNOUNCE)) {
-            statement.setString(1, CHANNEL);
-            statement.setString(2, node + "/" + echo + " " + key(sessionId) + " " + app);
-            statement.execute();
+        try {
+            try (Connection connection = pool.getConnection();
+                    PreparedStatement statement = connection.prepareStatement(ANNOUNCE)) {
+                statement.setString(1, CHANNEL);
+                statement.setString(2, node + "/" + echo + " " + key(sessionId) + " " + app);
+                statement.execute();
+            }
             sent.increment();
             if (listening && !back.await(ECHO_WAIT_MILLIS, TimeUnit.MILLISECONDS)) {
                 unechoed.increment();
+                listeningSince = 0; // trust nothing until the listener has reconnected and heard itself
+                deaf = true;
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -138,18 +158,29 @@ public final class SessionMoves implements AutoCloseable {
     /**
      * Whether another node may have served the session since this node last knew its copy current.
      *
-     * @param knownCurrentAt when this node last read the session's version (before the read)
+     * @param knownCurrentAt when this node last read the session's version (before the read), by {@link #now()}
      */
     public boolean mayHaveMoved(String sessionId, long knownCurrentAt, long now) {
+        // The notices first, then the time since when they are complete: an overflow that clears
+        // them moves that time forward before it clears.
+        Long at = noticed.isEmpty() ? null : noticed.get(key(sessionId));
         long since = listeningSince;
-        if (since == 0 || knownCurrentAt < since || now - knownCurrentAt > RETENTION_MILLIS) {
+        if (since == 0 || knownCurrentAt < since || now - knownCurrentAt > RETENTION_MILLIS
+                || now - probeHeardAt > PROBE_MILLIS + PROBE_WAIT_MILLIS) {
             return true;
         }
-        if (noticed.isEmpty()) {
-            return false;
-        }
-        Long at = noticed.get(key(sessionId));
         return at != null && at >= knownCurrentAt;
+    }
+
+    /** Whether another node said it serves the session at or after {@code since}. */
+    public boolean heardOf(String sessionId, long since) {
+        Long at = noticed.isEmpty() ? null : noticed.get(key(sessionId));
+        return at != null && at >= since;
+    }
+
+    /** The clock of this class: milliseconds that only move forward. */
+    public static long now() {
+        return System.nanoTime() / 1_000_000;
     }
 
     public boolean isListening() {
@@ -167,16 +198,25 @@ public final class SessionMoves implements AutoCloseable {
             return;
         }
         if (parts[0].startsWith(node + "/")) {
-            CountDownLatch back = echoes.get(parts[0].substring(node.length() + 1));
-            if (back != null) {
-                back.countDown();
+            String echo = parts[0].substring(node.length() + 1);
+            if (parts[1].equals(PROBE)) {
+                probeHeardAt = now;
+                probeHeard = Long.parseLong(echo);
+            } else {
+                CountDownLatch back = echoes.get(echo);
+                if (back != null) {
+                    back.countDown();
+                }
             }
+            return;
+        }
+        if (parts[1].equals(PROBE)) {
             return;
         }
         heard.increment();
         if (noticed.size() >= MAX_NOTICES) {
+            listeningSince = now; // what was known before now is checked again; set before the clear
             noticed.clear();
-            listeningSince = now; // what was known before now is checked again
         }
         noticed.put(parts[1], now);
     }
@@ -186,6 +226,14 @@ public final class SessionMoves implements AutoCloseable {
     }
 
     private void listen() {
+        try {
+            listenUntilClosed();
+        } finally {
+            listeningSince = 0; // whatever ended the thread, nothing is heard from now on
+        }
+    }
+
+    private void listenUntilClosed() {
         long backoff = 1000;
         while (!closed) {
             try (Connection connection = listeningConnections.open()) {
@@ -195,25 +243,41 @@ public final class SessionMoves implements AutoCloseable {
                     return;
                 }
                 PGConnection pg = connection.unwrap(PGConnection.class);
-                try (Statement statement = connection.createStatement()) {
-                    statement.execute(LISTEN);
-                }
-                listeningSince = System.currentTimeMillis();
-                hearing.listening();
-                backoff = 1000;
-                long pinged = System.currentTimeMillis();
-                while (!closed) {
-                    PGNotification[] notices = pg.getNotifications(WAIT_MILLIS);
-                    long now = System.currentTimeMillis();
-                    if (notices != null) {
-                        for (PGNotification notice : notices) {
-                            heard(notice.getParameter(), now);
+                try {
+                    deaf = false;
+                    try (Statement statement = connection.createStatement()) {
+                        statement.execute(LISTEN);
+                    }
+                    long listenedAt = now();
+                    long probedAt = probe(connection);
+                    while (!closed && !deaf) {
+                        PGNotification[] notices = pg.getNotifications(WAIT_MILLIS);
+                        long now = now();
+                        if (notices != null) {
+                            for (PGNotification notice : notices) {
+                                heard(notice.getParameter(), now);
+                            }
+                        }
+                        if (probeHeard == probesSent) {
+                            if (listeningSince == 0) {
+                                listeningSince = listenedAt; // every notice since LISTEN has been heard
+                                hearing.listening();
+                                backoff = 1000;
+                            }
+                            if (now - probedAt >= PROBE_MILLIS) {
+                                probedAt = probe(connection);
+                            }
+                        } else if (now - probedAt > PROBE_WAIT_MILLIS) {
+                            throw new SQLException("a notice this node sent itself did not come back within "
+                                    + PROBE_WAIT_MILLIS + " ms (a dead connection, or a pooler in transaction mode,"
+                                    + " such as PgBouncer, which does not pass notices on)");
                         }
                     }
-                    if (now - pinged > PING_MILLIS) {
-                        Database.ping(connection); // a silent connection may be a dead one
-                        pinged = now;
+                    if (deaf) {
+                        throw new SQLException("an announcement's own notice did not come back within " + ECHO_WAIT_MILLIS + " ms");
                     }
+                } finally {
+                    unlisten(connection);
                 }
             } catch (SQLException | RuntimeException e) {
                 boolean wasListening = listeningSince != 0;
@@ -229,6 +293,26 @@ public final class SessionMoves implements AutoCloseable {
             } finally {
                 listening = null;
             }
+        }
+    }
+
+    /** Sends this node a probe notice on the listening connection; returns when. */
+    private long probe(Connection connection) throws SQLException {
+        probesSent++;
+        try (PreparedStatement statement = connection.prepareStatement(ANNOUNCE)) {
+            statement.setString(1, CHANNEL);
+            statement.setString(2, node + "/" + probesSent + " " + PROBE + " " + app);
+            statement.execute();
+        }
+        return now();
+    }
+
+    /** A pooled connection (a container's DataSource) goes back without this node's LISTEN on it. */
+    private static void unlisten(Connection connection) {
+        try (Statement statement = connection.createStatement()) {
+            statement.execute("UNLISTEN *");
+        } catch (SQLException e) {
+            // closing anyway
         }
     }
 

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.util.ArrayList;
@@ -89,15 +90,15 @@ class SessionMovesTest {
     void aCopyIsTrustedUntilAnotherNodeAnnouncesItServesTheSession() throws Exception {
         SessionMoves one = node("one");
         SessionMoves two = node("two");
-        long knownAt = System.currentTimeMillis();
+        long knownAt = SessionMoves.now();
         assertFalse(one.mayHaveMoved("s1", knownAt, knownAt), "nobody else served it");
 
         two.announce("s1");
-        await(() -> one.mayHaveMoved("s1", knownAt, System.currentTimeMillis()), "heard");
-        assertFalse(one.mayHaveMoved("s2", knownAt, System.currentTimeMillis()), "another session is not affected");
-        long checkedAgain = System.currentTimeMillis() + 1;
+        await(() -> one.mayHaveMoved("s1", knownAt, SessionMoves.now()), "heard");
+        assertFalse(one.mayHaveMoved("s2", knownAt, SessionMoves.now()), "another session is not affected");
+        long checkedAgain = SessionMoves.now() + 1;
         assertFalse(one.mayHaveMoved("s1", checkedAgain, checkedAgain), "a copy checked after the notice is trusted again");
-        assertFalse(two.mayHaveMoved("s1", knownAt, System.currentTimeMillis()), "a node ignores its own notices");
+        assertFalse(two.mayHaveMoved("s1", knownAt, SessionMoves.now()), "a node ignores its own notices");
         assertEquals(1, one.heard.sum());
         assertEquals(0, two.heard.sum());
         assertEquals(0, two.unechoed.sum(), "the announcing node heard its own notice come back");
@@ -110,10 +111,10 @@ class SessionMovesTest {
         List<Long> lagsMicros = new ArrayList<>();
         for (int i = 0; i < 50; i++) {
             String id = "lag-" + i;
-            long knownAt = System.currentTimeMillis();
+            long knownAt = SessionMoves.now();
             two.announce(id);
             long announced = System.nanoTime();
-            await(() -> one.mayHaveMoved(id, knownAt, System.currentTimeMillis()), "heard " + id);
+            await(() -> one.mayHaveMoved(id, knownAt, SessionMoves.now()), "heard " + id);
             lagsMicros.add((System.nanoTime() - announced) / 1000);
         }
         lagsMicros.sort(null);
@@ -129,10 +130,10 @@ class SessionMovesTest {
         SessionMoves other = node("other", "localhost/other", new Events());
         try (Connection spy = database.connectionOfItsOwn(); Statement statement = spy.createStatement()) {
             statement.execute(SessionMoves.LISTEN);
-            long knownAt = System.currentTimeMillis();
+            long knownAt = SessionMoves.now();
             other.announce("secret-session-id");
             Thread.sleep(200);
-            assertFalse(one.mayHaveMoved("secret-session-id", knownAt, System.currentTimeMillis()));
+            assertFalse(one.mayHaveMoved("secret-session-id", knownAt, SessionMoves.now()));
             var notices = spy.unwrap(PGConnection.class).getNotifications(1000);
             assertTrue(notices != null && notices.length == 1);
             String payload = notices[0].getParameter();
@@ -145,41 +146,68 @@ class SessionMovesTest {
     void whileNotListeningEveryCopyMayHaveMovedAndCopiesKnownBeforeTheBreakStaySuspect() throws Exception {
         Events events = new Events();
         SessionMoves one = node("one", APP, events);
-        long before = System.currentTimeMillis() - 1;
+        long before = SessionMoves.now() - 1;
         assertFalse(one.mayHaveMoved("s", before + 1, before + 1));
         try (Connection admin = database.connectionOfItsOwn(); Statement statement = admin.createStatement()) {
-            // The listener's backend is the one waiting on a LISTEN; kill it as a failover would.
-            statement.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = '"
-                    + SessionMoves.LISTEN + "' AND pid <> pg_backend_pid() AND datname = current_database()");
+            // Every other connection to the database ends, the listener's among them, as in a failover.
+            statement.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    + " WHERE pid <> pg_backend_pid() AND datname = current_database()");
         }
         await(() -> !one.isListening(), "noticed the break");
-        assertTrue(one.mayHaveMoved("s", System.currentTimeMillis(), System.currentTimeMillis()),
+        assertTrue(one.mayHaveMoved("s", SessionMoves.now(), SessionMoves.now()),
                 "nothing is trusted while notices cannot be heard");
         await(one::isListening, "listening again");
-        assertTrue(one.mayHaveMoved("s", before + 1, System.currentTimeMillis()),
+        assertTrue(one.mayHaveMoved("s", before + 1, SessionMoves.now()),
                 "a copy last checked before the break is checked again");
-        long after = System.currentTimeMillis() + 1;
+        long after = SessionMoves.now() + 1;
         assertFalse(one.mayHaveMoved("s", after, after));
         assertEquals(List.of("listening", "lost", "listening"), events.seen);
+    }
+
+    @Test
+    void aConnectionThatTakesListenButPassesNoNoticeOnIsNotTrusted() throws Exception {
+        // As PgBouncer in transaction mode does: LISTEN succeeds on one server connection, and the
+        // notices go to a client that no longer holds it. Here LISTEN silently does nothing.
+        SessionMoves.ConnectionSource swallowing = () -> {
+            Connection real = database.connectionOfItsOwn();
+            return (Connection) Proxy.newProxyInstance(Connection.class.getClassLoader(), new Class<?>[] {Connection.class},
+                    (proxy, method, args) -> {
+                        if (method.getName().equals("createStatement")) {
+                            Statement statement = real.createStatement();
+                            return Proxy.newProxyInstance(Statement.class.getClassLoader(), new Class<?>[] {Statement.class},
+                                    (p, m, a) -> m.getName().equals("execute") && SessionMoves.LISTEN.equals(a[0])
+                                            ? statement.execute("SELECT 1") : m.invoke(statement, a));
+                        }
+                        return method.invoke(real, args);
+                    });
+        };
+        Events events = new Events();
+        SessionMoves deaf = new SessionMoves(swallowing, database.dataSource(), APP, "deaf", events);
+        started.add(deaf);
+        deaf.start();
+        await(() -> events.seen.contains("lost"), "found out");
+        assertFalse(deaf.isListening());
+        long now = SessionMoves.now();
+        assertTrue(deaf.mayHaveMoved("s", now, now), "every copy is checked, as in shared mode");
     }
 
     @Test
     void aCopyNotCheckedForTheRetentionTimeIsCheckedAndOldNoticesAreForgotten() throws Exception {
         SessionMoves one = node("one");
         SessionMoves two = node("two");
-        long now = System.currentTimeMillis();
+        long now = SessionMoves.now();
         assertTrue(one.mayHaveMoved("s", now - SessionMoves.RETENTION_MILLIS - 1, now));
         two.announce("s");
-        await(() -> one.mayHaveMoved("s", now, System.currentTimeMillis()), "heard");
-        one.prune(System.currentTimeMillis() + SessionMoves.RETENTION_MILLIS + 1);
-        assertFalse(one.mayHaveMoved("s", now, System.currentTimeMillis()), "forgotten after the retention time");
+        await(() -> one.mayHaveMoved("s", now, SessionMoves.now()), "heard");
+        one.prune(SessionMoves.now() + SessionMoves.RETENTION_MILLIS + 1);
+        assertFalse(one.mayHaveMoved("s", now, SessionMoves.now()), "forgotten after the retention time");
     }
 
     @Test
     void tooManyNoticesAtOnceAreForgottenAndEveryEarlierCopyIsCheckedInstead() throws Exception {
         SessionMoves one = node("one");
-        long knownAt = System.currentTimeMillis() - 1;
-        long now = System.currentTimeMillis();
+        long knownAt = SessionMoves.now() - 1;
+        long now = SessionMoves.now();
         for (int i = 0; i < SessionMoves.MAX_NOTICES; i++) {
             one.heard("two/" + i + " " + i + " " + APP, now);
         }

@@ -1,18 +1,10 @@
 package io.sessionfarm.session;
 
 import java.io.IOException;
-import java.sql.SQLException;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
-
-import javax.naming.InitialContext;
-import javax.naming.NamingException;
-import javax.sql.DataSource;
 
 import org.apache.catalina.Context;
 import org.apache.catalina.LifecycleException;
@@ -27,13 +19,8 @@ import org.apache.tomcat.util.res.StringManager;
 import io.sessionfarm.config.Attributes;
 import io.sessionfarm.keys.MasterKey;
 import io.sessionfarm.session.CheckpointPolicy.Trigger;
-import io.sessionfarm.session.ManagerSettings.Mode;
-import io.sessionfarm.store.Daemons;
 import io.sessionfarm.store.Database;
-import io.sessionfarm.store.SessionMoves;
-import io.sessionfarm.store.SessionStore;
 import io.sessionfarm.store.StoreGate;
-import io.sessionfarm.store.StoreSettings;
 import io.sessionfarm.store.StoredSession.Stamp;
 
 /**
@@ -59,18 +46,8 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     private final Attributes.Unknown unknownAttributes = new Attributes.Unknown();
 
     private ManagerSettings settings;
-    private AttributeKeys attributeKeys;
-    private Database database;
-    private SessionStore store;
-    private AttributeCodec codec;
-    private Checkpointer checkpointer;
-    private SessionLoader loader;
-    private CheckpointPoller poller;
-    private SessionMoves moves;
-    private ExpirySweeper expiry;
-    private ClockWatch clock;
-    private StoreGate gate;
-    private ScheduledThreadPoolExecutor executor;
+    /** Null until started. */
+    private ManagerParts parts;
 
     private final List<SessionFarm.Companion> companions = new java.util.concurrent.CopyOnWriteArrayList<>();
 
@@ -142,52 +119,14 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     protected void startInternal() throws LifecycleException {
         super.startInternal();
         settings = configured();
-        try {
-            database = openDatabase();
-        } catch (SQLException | NamingException e) {
-            throw new LifecycleException(messages.getString("farmManager.storeUnreachable", appName(),
-                    settings.store().where(), settings.store().username(), e.getMessage()), e);
-        }
-        gate = new StoreGate(java.util.logging.Logger.getLogger(FarmManager.class.getName()),
-                error -> messages.getString("farmManager.storeDown", appName(), error),
-                messages.getString("farmManager.storeBack", appName()));
-        try {
-            attributeKeys = AttributeKeys.start(raw.get("masterKeyFile"), database, appName(), log);
-        } catch (LifecycleException e) {
-            database.close();
-            throw e;
-        }
-        store = new SessionStore(database.dataSource(), appName(), attributeKeys.sealer());
-        codec = new AttributeCodec(settings.deserializationFilter());
-        checkpointer = new Checkpointer(this, store, codec, settings.conflictPolicy(), gate);
-        executor = newExecutor();
-        if (settings.mode() == Mode.STICKY) {
-            moves = new SessionMoves(database::connectionOfItsOwn, database.dataSource(), appName(),
-                    java.util.UUID.randomUUID().toString(), new MoveHearing(log, appName()));
-            moves.start();
-            SessionMoves notices = moves;
-            every(60, 60, () -> notices.prune(System.currentTimeMillis()));
-        }
-        loader = new SessionLoader(this, store, checkpointer, codec, gate, settings.mode(), moves);
-        poller = new CheckpointPoller(this, store, checkpointer, settings.policy(), gate);
-        expiry = new ExpirySweeper(this, store, codec, gate, executor);
-        clock = new ClockWatch(store, gate, log, appName());
-        clock.check();
-        every(ClockWatch.CHECK_SECONDS, ClockWatch.CHECK_SECONDS, clock::check);
-        every(CheckpointPolicy.POLL_SECONDS, CheckpointPolicy.POLL_SECONDS, poller::poll);
-        every(AttributeKeys.CHECK_SECONDS, AttributeKeys.CHECK_SECONDS, () -> attributeKeys.rotateIfDue(gate, log));
-        long sweep = settings.expirySweepSeconds();
-        // Nodes start together; a random first delay spreads their sweeps apart.
-        every(ThreadLocalRandom.current().nextLong(1, sweep + 1), sweep, expiry::sweep);
+        parts = ManagerParts.start(this, settings, raw.get("masterKeyFile"));
         log.info(messages.getString("farmManager.started", appName(), settings, settings.policy().lossBound()));
         for (Valve valve : getContext().getPipeline().getValves()) {
             if (valve instanceof SessionFarm.Companion companion) {
                 try {
                     companion.managerStarted(this);
                 } catch (LifecycleException | RuntimeException e) {
-                    executor.shutdownNow();
-                    closeMoves();
-                    database.close();
+                    parts.stop(new Session[0]);
                     throw e;
                 }
                 companions.add(companion);
@@ -210,34 +149,7 @@ public class FarmManager extends ManagerBase implements SessionFarm {
 
     /** The farm master key, if one is configured: the token valve uses it when it names none of its own. */
     public MasterKey masterKey() {
-        return attributeKeys == null ? null : attributeKeys.master();
-    }
-
-    /** A pool of its own, or the context's JNDI DataSource (looked up as the webapp would). */
-    private Database openDatabase() throws SQLException, NamingException {
-        StoreSettings store = settings.store();
-        if (store.dataSourceName() == null) {
-            return store.open("sessionfarm-" + appName().replaceAll("[^A-Za-z0-9.]+", "-"));
-        }
-        Context context = getContext();
-        ClassLoader previous = context.bind(false, null);
-        try {
-            javax.naming.Context env = (javax.naming.Context) new InitialContext().lookup("java:comp/env");
-            return Database.of((DataSource) env.lookup(store.dataSourceName()), store.migrate());
-        } finally {
-            context.unbind(false, previous);
-        }
-    }
-
-    private void every(long firstSeconds, long seconds, Runnable task) {
-        executor.scheduleWithFixedDelay(task, firstSeconds, seconds, TimeUnit.SECONDS);
-    }
-
-    private ScheduledThreadPoolExecutor newExecutor() {
-        ScheduledThreadPoolExecutor pool = new ScheduledThreadPoolExecutor(2, Daemons.named("sessionfarm-" + appName()));
-        pool.setRemoveOnCancelPolicy(true);
-        pool.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
-        return pool;
+        return parts == null ? null : parts.keys.master();
     }
 
     @Override
@@ -245,28 +157,14 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         setState(LifecycleState.STOPPING);
         companions.forEach(SessionFarm.Companion::managerStopping);
         companions.clear();
-        Daemons.stop(executor);
-        closeMoves();
-        if (checkpointer != null) {
-            // Leaving the farm is not expiring: sessions stay in the store for the other nodes.
-            int owed = checkpointer.checkpointAll(findSessions(), Trigger.STOP);
+        if (parts != null) {
+            int owed = parts.stop(findSessions());
             if (owed > 0) {
                 log.warn(messages.getString("farmManager.stoppedOwing", appName(), Integer.valueOf(owed)));
             }
         }
         sessions.clear();
-        if (database != null) {
-            database.close();
-            database = null;
-        }
         super.stopInternal();
-    }
-
-    private void closeMoves() {
-        if (moves != null) {
-            moves.close();
-            moves = null;
-        }
     }
 
     /** Sessions live in the store; there is nothing to load or unload at restart. */
@@ -307,7 +205,7 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         if (id == null || id.length() > MAX_SESSION_ID_LENGTH) {
             return null;
         }
-        return loader == null ? super.findSession(id) : loader.find(id);
+        return parts == null ? super.findSession(id) : parts.loader.find(id);
     }
 
     /** This node's copy, as it is. */
@@ -323,8 +221,8 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     public void prefetched(String sessionId, Stamp stamp) {
         if (sessionId == null) {
             SessionLoader.forgetPrefetched();
-        } else if (loader != null) {
-            loader.prefetched(sessionId, stamp);
+        } else if (parts != null) {
+            parts.loader.prefetched(sessionId, stamp);
         }
     }
 
@@ -339,13 +237,13 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     protected void changeSessionId(Session session, String newId, boolean notifySessionListeners,
             boolean notifyContainerListeners) {
         String oldId = session.getIdInternal();
-        if (session instanceof FarmSession farmSession && checkpointer != null) {
+        if (session instanceof FarmSession farmSession && parts != null) {
             // No checkpoint may run between the new id in memory and the row's move: it would find
             // no row under the new id and take the session for gone.
             farmSession.checkpointLock.lock();
             try {
                 super.changeSessionId(session, newId, notifySessionListeners, notifyContainerListeners);
-                checkpointer.renamed(farmSession, oldId, newId);
+                parts.checkpointer.renamed(farmSession, oldId, newId);
             } finally {
                 farmSession.checkpointLock.unlock();
             }
@@ -359,8 +257,12 @@ public class FarmManager extends ManagerBase implements SessionFarm {
 
     /** End of a request that used this session: checkpoint if the policy says so. */
     void requestEnded(FarmSession session) {
-        if (checkpointer != null) {
-            checkpointer.requestEnded(session, settings.policy());
+        if (parts != null) {
+            long version = session.storedVersion();
+            parts.checkpointer.requestEnded(session, settings.policy());
+            if (session.storedVersion() != version) {
+                parts.loader.written(session);
+            }
         }
     }
 
@@ -378,8 +280,8 @@ public class FarmManager extends ManagerBase implements SessionFarm {
 
     /** A local copy went idle: expire it only if the store agrees, else another node kept it alive. */
     void idleTimeout(FarmSession session) {
-        if (expiry != null) {
-            expiry.idleTimeout(session);
+        if (parts != null) {
+            parts.expiry.idleTimeout(session);
         }
     }
 
@@ -389,13 +291,13 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         for (SessionFarm.Companion companion : companions) {
             companion.sessionEnded(id);
         }
-        if (!session.storeRowRemoved() && poller != null) {
-            poller.delete(id);
+        if (!session.storeRowRemoved() && parts != null) {
+            parts.poller.delete(id);
         }
     }
 
     void deleteLater(String id) {
-        poller.deleteLater(id);
+        parts.poller.deleteLater(id);
     }
 
     // ---- helpers ------------------------------------------------------------------------------
@@ -411,12 +313,12 @@ public class FarmManager extends ManagerBase implements SessionFarm {
 
     /** The store's degraded mode, for companions, which share it; null unless started. */
     public StoreGate storeGate() {
-        return gate;
+        return parts == null ? null : parts.gate;
     }
 
     /** The store's database, for companions; null unless started. */
     public Database database() {
-        return database;
+        return parts == null ? null : parts.database;
     }
 
     /** Host and context path: the key of this webapp's rows, shared by all nodes serving it. */
@@ -433,37 +335,37 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     // ---- JMX (attributes of this Manager's MBean) ----------------------------------------------
 
     public String getLossBound() { return settings == null ? null : settings.policy().lossBound(); }
-    public boolean getStoreAvailable() { return gate != null && !gate.isDown(); }
+    public boolean getStoreAvailable() { return parts != null && !parts.gate.isDown(); }
     /** How far this node's clock was ahead of the database's at the last check (negative: behind). */
-    public long getClockSkewMillis() { return clock == null ? 0 : clock.skewMillis(); }
+    public long getClockSkewMillis() { return parts == null ? 0 : parts.clock.skewMillis(); }
     public long getCheckpointsOnCreate() { return written(Trigger.CREATE); }
     public long getCheckpointsByInterval() { return written(Trigger.INTERVAL); }
     public long getCheckpointsByUpdates() { return written(Trigger.UPDATES); }
     public long getCheckpointsByRequests() { return written(Trigger.REQUESTS); }
     public long getCheckpointsRetried() { return written(Trigger.RETRY); }
     public long getCheckpointsAtStop() { return written(Trigger.STOP); }
-    public long getCheckpointsSkippedUnchanged() { return checkpointer == null ? 0 : checkpointer.skippedUnchanged.sum(); }
-    public long getExpiryExtensions() { return checkpointer == null ? 0 : checkpointer.expiryExtensions.sum(); }
-    public long getRefreshesFromStore() { return checkpointer == null ? 0 : checkpointer.refreshes.sum(); }
-    public long getConflicts() { return checkpointer == null ? 0 : checkpointer.conflicts.sum(); }
-    public long getLoadsFromStore() { return loader == null ? 0 : loader.loadsFromStore.sum(); }
+    public long getCheckpointsSkippedUnchanged() { return parts == null ? 0 : parts.checkpointer.skippedUnchanged.sum(); }
+    public long getExpiryExtensions() { return parts == null ? 0 : parts.checkpointer.expiryExtensions.sum(); }
+    public long getRefreshesFromStore() { return parts == null ? 0 : parts.checkpointer.refreshes.sum(); }
+    public long getConflicts() { return parts == null ? 0 : parts.checkpointer.conflicts.sum(); }
+    public long getLoadsFromStore() { return parts == null ? 0 : parts.loader.loadsFromStore.sum(); }
     public long getDroppedStaleCopies() { return droppedStaleCopies.sum(); }
-    public long getExpiredBySweep() { return expiry == null ? 0 : expiry.expiredBySweep.sum(); }
+    public long getExpiredBySweep() { return parts == null ? 0 : parts.expiry.expiredBySweep.sum(); }
     public long getAttributesNotSerializable() { return attributeProblems.notSerializable.sum(); }
     public long getAttributesUnreadable() { return attributeProblems.unreadable.sum(); }
-    public long getStoreOperations() { return store == null ? 0 : store.operations(); }
-    public long getStoreFailures() { return store == null ? 0 : store.failures(); }
-    public double getStoreLatencyMillis() { return store == null ? 0 : store.averageLatencyMillis(); }
+    public long getStoreOperations() { return parts == null ? 0 : parts.store.operations(); }
+    public long getStoreFailures() { return parts == null ? 0 : parts.store.failures(); }
+    public double getStoreLatencyMillis() { return parts == null ? 0 : parts.store.averageLatencyMillis(); }
 
     public int getOwedCheckpoints() { return Checkpointer.owed(findSessions()); }
     /** Sticky mode: copies found older than the store, or gone from it, before they were served (a client moved). */
-    public long getMovesCaught() { return loader == null ? 0 : loader.movesCaught.sum(); }
-    public long getMoveNoticesSent() { return moves == null ? 0 : moves.sent.sum(); }
-    public long getMoveNoticesHeard() { return moves == null ? 0 : moves.heard.sum(); }
+    public long getMovesCaught() { return parts == null ? 0 : parts.loader.movesCaught.sum(); }
+    public long getMoveNoticesSent() { return parts == null || parts.moves == null ? 0 : parts.moves.sent.sum(); }
+    public long getMoveNoticesHeard() { return parts == null || parts.moves == null ? 0 : parts.moves.heard.sum(); }
     /** Sticky mode: whether this node hears the others' move notices (if not, every copy is checked before use). */
-    public boolean getHearingMoves() { return moves != null && moves.isListening(); }
+    public boolean getHearingMoves() { return parts != null && parts.moves != null && parts.moves.isListening(); }
 
     private long written(Trigger trigger) {
-        return checkpointer == null ? 0 : checkpointer.written(trigger);
+        return parts == null ? 0 : parts.checkpointer.written(trigger);
     }
 }

@@ -9,6 +9,7 @@ import java.util.concurrent.locks.ReentrantLock;
 import org.apache.catalina.session.StandardSession;
 
 import io.sessionfarm.store.Checkpoint;
+import io.sessionfarm.store.SessionMoves;
 import io.sessionfarm.store.StoredSession;
 import io.sessionfarm.session.AttributeChanges.Delta;
 import io.sessionfarm.store.StoredSession.StoredAttribute;
@@ -41,8 +42,13 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
     private transient volatile long storedVersion;
     private transient volatile long storedExpiresAt;
     private transient volatile long checkpointedAt = System.currentTimeMillis();
-    /** When this copy was last known to be the store's newest (made here, or its version read before it was served). */
-    private transient volatile long knownCurrentAt = checkpointedAt;
+    /**
+     * Sticky mode ({@link SessionMoves#now()}): when this copy was last known to be the store's
+     * newest (made here, or its version read before it was served), and when this node last began
+     * serving it from what the store held.
+     */
+    private transient volatile long knownCurrentAt = SessionMoves.now();
+    private transient volatile long servedFromStoreAt = Long.MIN_VALUE;
     /** Set when the store row is already gone, so expiring this copy must not delete again. */
     private transient volatile boolean storeRowRemoved;
     /** The idle timeout changed since the last checkpoint. */
@@ -145,6 +151,14 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
 
     void knownCurrentAt(long at) {
         knownCurrentAt = at;
+    }
+
+    long servedFromStoreAt() {
+        return servedFromStoreAt;
+    }
+
+    void servedFromStore(long at) {
+        servedFromStoreAt = at;
     }
 
     @Override
@@ -336,18 +350,9 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
      */
     boolean takeStoredValue(String name, StoredAttribute stored, AttributeCodec codec, ClassLoader loader,
             boolean force) {
-        Object value = null;
-        Exception unreadableBecause = null;
-        if (stored.value() == null) {
-            unreadableBecause = new java.io.IOException(
-                    "its stored value cannot be decrypted: altered, or under a key not in this node's ring");
-        } else {
-            try {
-                value = codec.deserialize(stored.value(), loader);
-            } catch (Exception e) {
-                unreadableBecause = e;
-            }
-        }
+        AttributeCodec.Read read = codec.read(stored.value(), loader);
+        Object value = read.value();
+        Exception unreadableBecause = read.problem();
         boolean taken;
         if (!force) {
             taken = replaceUnlessChangedHere(name, value);

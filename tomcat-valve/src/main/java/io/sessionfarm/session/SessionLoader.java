@@ -40,6 +40,12 @@ final class SessionLoader {
     /** Sticky mode only. */
     private final SessionMoves moves;
 
+    /**
+     * How long after a move a node's writes are announced: longer than a request that was in
+     * flight on the other node when the session moved.
+     */
+    static final long CONTESTED_MILLIS = 60_000;
+
     private final Object[] loadLocks = new Object[64];
     final LongAdder loadsFromStore = new LongAdder();
     /** Sticky copies found older than the store (or gone from it) before they were served. */
@@ -77,8 +83,12 @@ final class SessionLoader {
         Session local = manager.localCopy(id);
         if (local == null) {
             Loaded loaded = load(id);
-            if (loaded == null || loaded.byThisRequest()) {
-                return loaded == null ? null : loaded.session();
+            if (loaded == null) {
+                return null;
+            }
+            if (loaded.byThisRequest()) {
+                announce(loaded.session());
+                return loaded.session();
             }
             local = loaded.session(); // another request loaded it, maybe before this one began: check it
         }
@@ -93,8 +103,23 @@ final class SessionLoader {
         if (mode == Mode.SHARED) {
             return true;
         }
-        long now = System.currentTimeMillis();
-        return idleHere(session, now) || moves.mayHaveMoved(session.getIdInternal(), session.knownCurrentAt(), now);
+        return idleHere(session, System.currentTimeMillis())
+                || moves.mayHaveMoved(session.getIdInternal(), session.knownCurrentAt(), SessionMoves.now());
+    }
+
+    /**
+     * A request of this node wrote a new version. If another node may hold a copy it trusts (this
+     * node took the session from the store, or heard another node serve it, within
+     * {@link #CONTESTED_MILLIS}), it is told, before the response is sent.
+     */
+    void written(FarmSession session) {
+        if (mode != Mode.STICKY) {
+            return;
+        }
+        long since = SessionMoves.now() - CONTESTED_MILLIS;
+        if (session.servedFromStoreAt() >= since || moves.heardOf(session.getIdInternal(), since)) {
+            announce(session);
+        }
     }
 
     private static boolean idleHere(FarmSession session, long now) {
@@ -113,7 +138,7 @@ final class SessionLoader {
             return true;
         }
         String id = session.getIdInternal();
-        long checkedAt = System.currentTimeMillis();
+        long checkedAt = SessionMoves.now();
         try {
             Prefetched prefetched = PREFETCHED.get();
             Stamp stamp;
@@ -150,10 +175,25 @@ final class SessionLoader {
      * The copy is the store's newest as of {@code checkedAt}. In sticky mode the other nodes are
      * told, before this request is answered, that their copies may be old from now on.
      */
-    private void servingHere(FarmSession session, long checkedAt) throws SQLException {
+    private void servingHere(FarmSession session, long checkedAt) {
         session.knownCurrentAt(checkedAt);
-        if (mode == Mode.STICKY) {
+        announce(session);
+    }
+
+    /**
+     * Sticky mode: this node serves the session from what the store holds. A notice that cannot be
+     * sent means the store failed: the node goes to its degraded mode, where every node serves
+     * what it has.
+     */
+    private void announce(FarmSession session) {
+        if (mode != Mode.STICKY) {
+            return;
+        }
+        session.servedFromStore(SessionMoves.now());
+        try {
             moves.announce(session.getIdInternal());
+        } catch (SQLException e) {
+            gate.failed(e);
         }
     }
 
@@ -168,7 +208,7 @@ final class SessionLoader {
             if (manager.localCopy(id) instanceof FarmSession again) {
                 return new Loaded(again, false);
             }
-            long loadedAt = System.currentTimeMillis();
+            long loadedAt = SessionMoves.now();
             StoredSession stored;
             try {
                 stored = store.load(id);
@@ -182,14 +222,10 @@ final class SessionLoader {
             }
             FarmSession session = (FarmSession) manager.createEmptySession();
             session.restore(stored, codec, manager.webappClassLoader());
+            session.knownCurrentAt(loadedAt);
             manager.add(session);
             loadsFromStore.increment();
             session.activate();
-            try {
-                servingHere(session, loadedAt);
-            } catch (SQLException e) {
-                gate.failed(e);
-            }
             return new Loaded(session, true);
         }
     }
