@@ -128,10 +128,35 @@ public final class Farm {
 
     private final Layout layout;
     private final Store store;
+    private final Path nodeJava;
 
     public Farm(Layout layout, Store store) {
+        this(layout, store, null);
+    }
+
+    private Farm(Layout layout, Store store, Path nodeJava) {
         this.layout = layout;
         this.store = store;
+        this.nodeJava = nodeJava;
+    }
+
+    public Layout layout() {
+        return layout;
+    }
+
+    public Store store() {
+        return store;
+    }
+
+    /** The same farm (directory, database, master key) on another Tomcat distribution. */
+    public Farm onTomcat(Path tomcatHome) {
+        return new Farm(new Layout(tomcatHome, layout.jar(), layout.webapp(), layout.conf(), layout.sql(), layout.farmDir()),
+                store, nodeJava);
+    }
+
+    /** The same farm (directory, database, master key) with its nodes on another JVM. */
+    public Farm withNodeJava(Path javaHome) {
+        return new Farm(layout, store, javaHome);
     }
 
     /** Builds a node's CATALINA_BASE with the farm's own conf/context.xml. */
@@ -330,14 +355,17 @@ public final class Farm {
         return nodes;
     }
 
-    /** The nodes' JVM: sessionfarm.nodeJavaHome (a Tomcat 10.1 cell runs Java 17), else this JVM's. */
-    static Path nodeJavaHome() {
-        String nodeJava = System.getProperty("sessionfarm.nodeJavaHome", "");
-        return Path.of(nodeJava.isBlank() || nodeJava.startsWith("${") ? System.getProperty("java.home") : nodeJava);
+    /** The nodes' JVM: as set by {@link #withNodeJava}, else sessionfarm.nodeJavaHome (a Tomcat 10.1 cell runs Java 17), else this JVM's. */
+    Path nodeJavaHome() {
+        if (nodeJava != null) {
+            return nodeJava;
+        }
+        String property = System.getProperty("sessionfarm.nodeJavaHome", "");
+        return Path.of(property.isBlank() || property.startsWith("${") ? System.getProperty("java.home") : property);
     }
 
     /** The nodes' Java feature release, from the JDK's release file. */
-    static int nodeJavaFeature() throws IOException {
+    int nodeJavaFeature() throws IOException {
         Path release = nodeJavaHome().resolve("release");
         if (!Files.exists(release)) {
             return Runtime.version().feature();

@@ -17,6 +17,18 @@ public final class Attributes {
     }
 
     /**
+     * A setter's value, stored as given: null (from code, such as an unset property of an
+     * application that installs a component in code) leaves the attribute unset.
+     */
+    public static void set(Map<String, String> raw, String name, String value) {
+        if (value == null) {
+            raw.remove(name);
+        } else {
+            raw.put(name, value);
+        }
+    }
+
+    /**
      * The attributes a component was given and has no setter for, as Tomcat's digester reports
      * them through {@code setProperty}. Such an attribute is almost always a typo: the component
      * refuses to start, naming them all, instead of ignoring them.

@@ -56,38 +56,38 @@ public class FarmManager extends ManagerBase implements SessionFarm {
 
     // ---- configuration: setters store, startInternal() checks ----------------------------------
 
-    public void setJdbcUrl(String value) { raw.put("jdbcUrl", value); }
+    public void setJdbcUrl(String value) { Attributes.set(raw, "jdbcUrl", value); }
     public String getJdbcUrl() { String url = raw.get("jdbcUrl"); return url == null ? null : Attributes.maskUrl(url); }
-    public void setUsername(String value) { raw.put("username", value); }
+    public void setUsername(String value) { Attributes.set(raw, "username", value); }
     public String getUsername() { return raw.get("username"); }
     /** Write-only: there is no getter, so JMX and configuration dumps cannot show it. */
-    public void setPassword(String value) { raw.put("password", value); }
-    public void setDataSourceName(String value) { raw.put("dataSourceName", value); }
+    public void setPassword(String value) { Attributes.set(raw, "password", value); }
+    public void setDataSourceName(String value) { Attributes.set(raw, "dataSourceName", value); }
     public String getDataSourceName() { return raw.get("dataSourceName"); }
-    public void setPoolSize(String value) { raw.put("poolSize", value); }
+    public void setPoolSize(String value) { Attributes.set(raw, "poolSize", value); }
     public String getPoolSize() { return raw.get("poolSize"); }
-    public void setStoreTimeout(String value) { raw.put("storeTimeout", value); }
+    public void setStoreTimeout(String value) { Attributes.set(raw, "storeTimeout", value); }
     public String getStoreTimeout() { return raw.get("storeTimeout"); }
-    public void setCheckpointOnCreate(String value) { raw.put("checkpointOnCreate", value); }
+    public void setCheckpointOnCreate(String value) { Attributes.set(raw, "checkpointOnCreate", value); }
     public String getCheckpointOnCreate() { return raw.get("checkpointOnCreate"); }
-    public void setCheckpointInterval(String value) { raw.put("checkpointInterval", value); }
+    public void setCheckpointInterval(String value) { Attributes.set(raw, "checkpointInterval", value); }
     public String getCheckpointInterval() { return raw.get("checkpointInterval"); }
-    public void setCheckpointAfterUpdates(String value) { raw.put("checkpointAfterUpdates", value); }
+    public void setCheckpointAfterUpdates(String value) { Attributes.set(raw, "checkpointAfterUpdates", value); }
     public String getCheckpointAfterUpdates() { return raw.get("checkpointAfterUpdates"); }
-    public void setCheckpointAfterRequests(String value) { raw.put("checkpointAfterRequests", value); }
+    public void setCheckpointAfterRequests(String value) { Attributes.set(raw, "checkpointAfterRequests", value); }
     public String getCheckpointAfterRequests() { return raw.get("checkpointAfterRequests"); }
-    public void setMode(String value) { raw.put("mode", value); }
+    public void setMode(String value) { Attributes.set(raw, "mode", value); }
     public String getMode() { return raw.get("mode"); }
-    public void setConflictPolicy(String value) { raw.put("conflictPolicy", value); }
+    public void setConflictPolicy(String value) { Attributes.set(raw, "conflictPolicy", value); }
     public String getConflictPolicy() { return raw.get("conflictPolicy"); }
-    public void setAllowedClasses(String value) { raw.put("allowedClasses", value); }
+    public void setAllowedClasses(String value) { Attributes.set(raw, "allowedClasses", value); }
     public String getAllowedClasses() { return raw.get("allowedClasses"); }
-    public void setExpirySweepInterval(String value) { raw.put("expirySweepInterval", value); }
+    public void setExpirySweepInterval(String value) { Attributes.set(raw, "expirySweepInterval", value); }
     /** The farm master key, which encrypts attribute values at rest; without it, SESSIONFARM_MASTER_KEY. */
-    public void setMasterKeyFile(String value) { raw.put("masterKeyFile", value); }
+    public void setMasterKeyFile(String value) { Attributes.set(raw, "masterKeyFile", value); }
     public String getMasterKeyFile() { return raw.get("masterKeyFile"); }
     /** false: the node's role may not change the schema, so it only checks that it is current. */
-    public void setMigrate(String value) { raw.put("migrate", value); }
+    public void setMigrate(String value) { Attributes.set(raw, "migrate", value); }
     public String getMigrate() { return raw.get("migrate"); }
     public String getExpirySweepInterval() { return raw.get("expirySweepInterval"); }
 

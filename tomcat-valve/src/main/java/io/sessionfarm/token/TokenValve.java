@@ -87,19 +87,19 @@ public final class TokenValve extends ValveBase implements SessionFarm.Companion
 
     // ---- configuration: setters store, managerStarted() checks ---------------------------------
 
-    public void setMasterKeyFile(String value) { raw.put("masterKeyFile", value); }
-    public void setCookieName(String value) { raw.put("cookieName", value); }
+    public void setMasterKeyFile(String value) { Attributes.set(raw, "masterKeyFile", value); }
+    public void setCookieName(String value) { Attributes.set(raw, "cookieName", value); }
     public String getCookieName() { return settings == null ? raw.get("cookieName") : settings.cookieName(); }
-    public void setSecure(String value) { raw.put("secure", value); }
-    public void setSameSite(String value) { raw.put("sameSite", value); }
-    public void setRotateAfter(String value) { raw.put("rotateAfter", value); }
-    public void setGrace(String value) { raw.put("grace", value); }
-    public void setIdleTimeout(String value) { raw.put("idleTimeout", value); }
-    public void setAbsoluteTimeout(String value) { raw.put("absoluteTimeout", value); }
-    public void setKeyRotation(String value) { raw.put("keyRotation", value); }
-    public void setRejectPaths(String value) { raw.put("rejectPaths", value); }
-    public void setHandoffRoutes(String value) { raw.put("handoffRoutes", value); }
-    public void setHandoffSelf(String value) { raw.put("handoffSelf", value); }
+    public void setSecure(String value) { Attributes.set(raw, "secure", value); }
+    public void setSameSite(String value) { Attributes.set(raw, "sameSite", value); }
+    public void setRotateAfter(String value) { Attributes.set(raw, "rotateAfter", value); }
+    public void setGrace(String value) { Attributes.set(raw, "grace", value); }
+    public void setIdleTimeout(String value) { Attributes.set(raw, "idleTimeout", value); }
+    public void setAbsoluteTimeout(String value) { Attributes.set(raw, "absoluteTimeout", value); }
+    public void setKeyRotation(String value) { Attributes.set(raw, "keyRotation", value); }
+    public void setRejectPaths(String value) { Attributes.set(raw, "rejectPaths", value); }
+    public void setHandoffRoutes(String value) { Attributes.set(raw, "handoffRoutes", value); }
+    public void setHandoffSelf(String value) { Attributes.set(raw, "handoffSelf", value); }
 
     /** An attribute with no setter is almost always a typo: remembered, and refused at start. */
     public boolean setProperty(String name, String value) {
