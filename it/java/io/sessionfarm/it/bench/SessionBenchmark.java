@@ -29,24 +29,29 @@ public final class SessionBenchmark {
 
     /**
      * One configuration to measure: a context.xml, peer JARs, extra properties, the request to
-     * load, and the plugin JAR (null: this build's).
+     * load, the plugin JAR (null: this build's), and the Tomcat and Java the node runs on (null:
+     * the farm's own).
      */
     record Variant(String name, String context, Peers peers, String properties, String path, String setupPath,
-            Path jar) {
+            Path jar, Path tomcat, Path java) {
         static Variant of(String name, String context, Peers peers, String properties) {
-            return new Variant(name, context, peers, properties, "/api/whoami", null, null);
+            return new Variant(name, context, peers, properties, "/api/whoami", null, null, null, null);
         }
 
         Variant requesting(String newPath) {
-            return new Variant(name, context, peers, properties, newPath, setupPath, jar);
+            return new Variant(name, context, peers, properties, newPath, setupPath, jar, tomcat, java);
         }
 
         Variant afterEachSessionIs(String setup) {
-            return new Variant(name, context, peers, properties, path, setup, jar);
+            return new Variant(name, context, peers, properties, path, setup, jar, tomcat, java);
         }
 
         Variant withJar(String label, Path otherJar) {
-            return new Variant(name + ", " + label, context, peers, properties, path, setupPath, otherJar);
+            return new Variant(name + ", " + label, context, peers, properties, path, setupPath, otherJar, tomcat, java);
+        }
+
+        Variant on(String label, Path otherTomcat, Path otherJava) {
+            return new Variant(name + ", " + label, context, peers, properties, path, setupPath, jar, otherTomcat, otherJava);
         }
     }
 
@@ -108,6 +113,27 @@ public final class SessionBenchmark {
         return rows;
     }
 
+    /**
+     * Issue 13: the per-request and interval rows on Tomcat 10.1 with Java 17 next to Tomcat 11
+     * with this JDK, each line twice and in both orders, with StandardManager on each as the limit.
+     */
+    static List<Variant> lines(Path tomcat10, Path java17) {
+        List<Variant> rows = new ArrayList<>();
+        List<Variant> measured = List.of(
+                Variant.of("StandardManager (memory only)", "standard.xml", Peers.NONE, ""),
+                Variant.of("sessionfarm, per request", "sessionfarm-per-request.xml", Peers.NONE, STICKY),
+                Variant.of("sessionfarm, interval 10 s", "sessionfarm-interval.xml", Peers.NONE, STICKY));
+        for (int round = 1; round <= 2; round++) {
+            for (Variant variant : measured) {
+                Variant older = variant.on("Tomcat 10.1 / Java 17, round " + round, tomcat10, java17);
+                Variant newer = variant.on("Tomcat 11 / Java " + Runtime.version().feature() + ", round " + round,
+                        null, null);
+                rows.addAll(round % 2 == 1 ? List.of(older, newer) : List.of(newer, older));
+            }
+        }
+        return rows;
+    }
+
     private final Path root;
     private final Path peers;
     private final Farm farm;
@@ -137,6 +163,8 @@ public final class SessionBenchmark {
     }
 
     Result measure(Variant variant) throws Exception {
+        Farm farm = variant.tomcat() == null ? this.farm : this.farm.onTomcat(variant.tomcat());
+        farm = variant.java() == null ? farm : farm.withNodeJava(variant.java());
         Farm.Node node = farm.create("bench-" + variant.name().toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9]+", "-"),
                 Farm.freePort(0), root.resolve("it/bench/contexts").resolve(variant.context()));
         try (Connection db = TestDatabase.connect(jdbcUrl); Statement st = db.createStatement()) {
@@ -226,8 +254,9 @@ public final class SessionBenchmark {
 
 
     /**
-     * {@code SessionBenchmark ROOT PEERS_DIR SUITE SECONDS CONNECTIONS [BASELINE_JAR]}; suite:
-     * managers, modes, or baseline (which needs the earlier build's JAR).
+     * {@code SessionBenchmark ROOT PEERS_DIR SUITE SECONDS CONNECTIONS [BASELINE_JAR | TOMCAT10 JAVA17]};
+     * suite: managers, modes, baseline (which needs the earlier build's JAR), or lines (which needs
+     * a Tomcat 10.1 distribution and a Java 17).
      */
     public static void main(String[] args) throws Exception {
         Path root = Path.of(args[0]).toAbsolutePath();
@@ -238,7 +267,8 @@ public final class SessionBenchmark {
             case "managers" -> MANAGERS;
             case "modes" -> MODES;
             case "baseline" -> baseline(Path.of(args[5]).toAbsolutePath());
-            default -> throw new IllegalArgumentException("suite: managers, modes or baseline, not " + args[2]);
+            case "lines" -> lines(Path.of(args[5]).toAbsolutePath(), Path.of(args[6]));
+            default -> throw new IllegalArgumentException("suite: managers, modes, baseline or lines, not " + args[2]);
         };
         List<Result> results = new ArrayList<>();
         for (Variant variant : variants) {

@@ -1,6 +1,8 @@
 package io.sessionfarm.store;
 
 import java.security.GeneralSecurityException;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 
@@ -10,6 +12,12 @@ import java.sql.SQLException;
  * one: whoever can write the tables must not be able to plant a value the application will read.
  */
 final class SealedValues {
+
+    static final String SELECT_SEALED_ATTRIBUTES = """
+            SELECT name, value, key_id FROM sessionfarm_attribute WHERE app = ? AND session_id = ? AND key_id IS NOT NULL""";
+
+    static final String RESEAL_ATTRIBUTE = """
+            UPDATE sessionfarm_attribute SET value = ?, key_id = ? WHERE app = ? AND session_id = ? AND name = ?""";
 
     private final ValueSealer sealer;
 
@@ -44,6 +52,35 @@ final class SealedValues {
             return sealer.open(id, name, keyId, value);
         } catch (GeneralSecurityException e) {
             return null;
+        }
+    }
+
+    /**
+     * Seals the attributes of a session just renamed (in the caller's transaction) again for its
+     * new id: sealed values are bound to their session's id. A value that cannot be opened stays
+     * as it is, unreadable.
+     */
+    void resealed(Connection con, String app, String oldId, String newId) throws SQLException {
+        try (PreparedStatement read = con.prepareStatement(SELECT_SEALED_ATTRIBUTES);
+                PreparedStatement write = con.prepareStatement(RESEAL_ATTRIBUTE)) {
+            read.setString(1, app);
+            read.setString(2, newId);
+            try (ResultSet rs = read.executeQuery()) {
+                while (rs.next()) {
+                    String name = rs.getString(1);
+                    byte[] plain = opened(oldId, name, rs.getBytes(2), rs, 3);
+                    if (plain != null) {
+                        ValueSealer.Sealed sealed = seal(newId, name, plain);
+                        write.setBytes(1, sealed.bytes());
+                        write.setInt(2, sealed.keyId());
+                        write.setString(3, app);
+                        write.setString(4, newId);
+                        write.setString(5, name);
+                        write.addBatch();
+                    }
+                }
+            }
+            write.executeBatch();
         }
     }
 }

@@ -99,12 +99,6 @@ public final class SessionStore {
     static final String RENAME_SESSION = """
             UPDATE sessionfarm_session SET id = ? WHERE app = ? AND id = ?""";
 
-    static final String SELECT_SEALED_ATTRIBUTES = """
-            SELECT name, value, key_id FROM sessionfarm_attribute WHERE app = ? AND session_id = ? AND key_id IS NOT NULL""";
-
-    static final String RESEAL_ATTRIBUTE = """
-            UPDATE sessionfarm_attribute SET value = ?, key_id = ? WHERE app = ? AND session_id = ? AND name = ?""";
-
     /** Below the 1 s a node's socket waits at the least (storeTimeout is rounded up to seconds). */
     static final int LOCK_HELD_AT_MOST_MILLIS = 500;
 
@@ -367,7 +361,7 @@ public final class SessionStore {
         return connections.transaction(con -> {
             boolean moved = renameRow(con, oldId, newId);
             if (moved) {
-                resealAttributes(con, oldId, newId);
+                atRest.resealed(con, app, oldId, newId);
             }
             return moved;
         });
@@ -379,30 +373,6 @@ public final class SessionStore {
             ps.setString(2, app);
             ps.setString(3, oldId);
             return ps.executeUpdate() > 0;
-        }
-    }
-
-    private void resealAttributes(Connection con, String oldId, String newId) throws SQLException {
-        try (PreparedStatement read = con.prepareStatement(SELECT_SEALED_ATTRIBUTES);
-                PreparedStatement write = con.prepareStatement(RESEAL_ATTRIBUTE)) {
-            read.setString(1, app);
-            read.setString(2, newId);
-            try (ResultSet rs = read.executeQuery()) {
-                while (rs.next()) {
-                    String name = rs.getString(1);
-                    byte[] plain = atRest.opened(oldId, name, rs.getBytes(2), rs, 3);
-                    if (plain != null) {
-                        ValueSealer.Sealed sealed = atRest.seal(newId, name, plain);
-                        write.setBytes(1, sealed.bytes());
-                        write.setInt(2, sealed.keyId());
-                        write.setString(3, app);
-                        write.setString(4, newId);
-                        write.setString(5, name);
-                        write.addBatch();
-                    }
-                }
-            }
-            write.executeBatch();
         }
     }
 
