@@ -25,13 +25,13 @@ public final class Database implements AutoCloseable {
 
     private final DataSource dataSource;
     private final HikariDataSource ownedPool;
-    /** Where connections outside the pool come from: the driver itself, or the container's DataSource. */
-    private final DataSource unpooled;
+    /** Where long-held connections come from: the driver itself (outside the pool), or the container's DataSource. */
+    private final DataSource longHeld;
 
-    private Database(DataSource dataSource, HikariDataSource ownedPool, DataSource unpooled) {
+    private Database(DataSource dataSource, HikariDataSource ownedPool, DataSource longHeld) {
         this.dataSource = dataSource;
         this.ownedPool = ownedPool;
-        this.unpooled = unpooled;
+        this.longHeld = longHeld;
     }
 
     /**
@@ -227,9 +227,12 @@ public final class Database implements AutoCloseable {
         return dataSource;
     }
 
-    /** A connection held for a long time (a listener), kept out of the pool that serves requests. */
+    /**
+     * A connection held for a long time (a listener): with a pool of its own, a connection outside
+     * it; with a container's DataSource, one of that DataSource's connections, held for good.
+     */
     public Connection connectionOfItsOwn() throws SQLException {
-        return unpooled.getConnection();
+        return longHeld.getConnection();
     }
 
     @Override

@@ -67,7 +67,7 @@ public final class SessionMoves implements AutoCloseable {
         void lost(String error);
 
         /** The DataSource gives no connection of sessionfarm's PostgreSQL driver: there is nothing to listen with. */
-        void unsupported(String why);
+        void unsupported(String connectionClass);
     }
 
     /** Where the listening connection comes from: one of its own, held for as long as it works. */
@@ -131,8 +131,8 @@ public final class SessionMoves implements AutoCloseable {
     public void announce(String sessionId) throws SQLException {
         String echo = Long.toString(sequence.incrementAndGet());
         CountDownLatch back = new CountDownLatch(1);
-        boolean listening = isListening();
-        if (listening) {
+        boolean awaitEcho = isListening();
+        if (awaitEcho) {
             echoes.put(echo, back);
         }
         try {
@@ -143,7 +143,7 @@ public final class SessionMoves implements AutoCloseable {
                 statement.execute();
             }
             sent.increment();
-            if (listening && !back.await(ECHO_WAIT_MILLIS, TimeUnit.MILLISECONDS)) {
+            if (awaitEcho && !back.await(ECHO_WAIT_MILLIS, TimeUnit.MILLISECONDS)) {
                 unechoed.increment();
                 listeningSince = 0; // trust nothing until the listener has reconnected and heard itself
                 deaf = true;
@@ -187,8 +187,12 @@ public final class SessionMoves implements AutoCloseable {
         return listeningSince != 0;
     }
 
-    /** Forgets notices older than {@link #RETENTION_MILLIS}; called by the Manager's poller. */
-    public void prune(long now) {
+    /** Forgets notices older than {@link #RETENTION_MILLIS}; the Manager calls it every minute. */
+    public void prune() {
+        prune(now());
+    }
+
+    void prune(long now) {
         noticed.values().removeIf(at -> now - at > RETENTION_MILLIS);
     }
 

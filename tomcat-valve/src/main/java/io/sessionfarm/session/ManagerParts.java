@@ -27,8 +27,8 @@ import io.sessionfarm.store.StoreSettings;
 /**
  * The working parts of a started {@link FarmManager}, wired together: the database and its gate,
  * the attribute keys, the store, the checkpointer, the session loader, the poller, the expiry
- * sweeper, the clock watch and, in sticky mode, the move notices; and the two daemon threads that
- * run their background work. Made when the Manager starts, stopped when it stops; the Manager's
+ * sweeper, the clock watch and, in sticky mode, the move notices (with their listener thread);
+ * and the two daemon threads that run the background work. Made when the Manager starts, stopped when it stops; the Manager's
  * JMX attributes read their counters.
  */
 final class ManagerParts {
@@ -110,7 +110,7 @@ final class ManagerParts {
     private void startWork(ManagerSettings settings, Log log) {
         if (moves != null) {
             moves.start();
-            every(60, 60, () -> moves.prune(System.currentTimeMillis()));
+            every(60, 60, moves::prune);
         }
         clock.check();
         every(ClockWatch.CHECK_SECONDS, ClockWatch.CHECK_SECONDS, clock::check);
