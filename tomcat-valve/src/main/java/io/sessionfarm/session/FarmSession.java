@@ -132,61 +132,24 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
         requestsSinceCheckpoint.incrementAndGet();
     }
 
-    @Override
-    public boolean isStored() {
-        return storedVersion > 0;
-    }
+    // ---- what this copy knows of the store (one-line accessors) -----------------------------
 
-    long storedVersion() {
-        return storedVersion;
-    }
-
-    long storedExpiresAt() {
-        return storedExpiresAt;
-    }
-
-    long knownCurrentAt() {
-        return knownCurrentAt;
-    }
-
-    void knownCurrentAt(long at) {
-        knownCurrentAt = at;
-    }
-
-    long servedFromStoreAt() {
-        return servedFromStoreAt;
-    }
-
-    void servedFromStore(long at) {
-        servedFromStoreAt = at;
-    }
-
-    @Override
-    public long checkpointedAt() {
-        return checkpointedAt;
-    }
-
-    @Override
-    public int updatesSinceCheckpoint() {
-        return updatesSinceCheckpoint.get();
-    }
-
-    @Override
-    public int requestsSinceCheckpoint() {
-        return requestsSinceCheckpoint.get();
-    }
+    @Override public boolean isStored() { return storedVersion > 0; }
+    long storedVersion() { return storedVersion; }
+    long storedExpiresAt() { return storedExpiresAt; }
+    long knownCurrentAt() { return knownCurrentAt; }
+    void knownCurrentAt(long at) { knownCurrentAt = at; }
+    long servedFromStoreAt() { return servedFromStoreAt; }
+    void servedFromStore(long at) { servedFromStoreAt = at; }
+    @Override public long checkpointedAt() { return checkpointedAt; }
+    @Override public int updatesSinceCheckpoint() { return updatesSinceCheckpoint.get(); }
+    @Override public int requestsSinceCheckpoint() { return requestsSinceCheckpoint.get(); }
+    boolean storeRowRemoved() { return storeRowRemoved; }
+    void markStoreRowRemoved() { storeRowRemoved = true; }
 
     @Override
     public boolean mayHaveChanged() {
         return requestsSinceCheckpoint.get() > 0 || changes.anyChanged() || !isStored();
-    }
-
-    boolean storeRowRemoved() {
-        return storeRowRemoved;
-    }
-
-    void markStoreRowRemoved() {
-        storeRowRemoved = true;
     }
 
     // ---- building a checkpoint ---------------------------------------------------------------
@@ -225,9 +188,7 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
         changes.notWritten(delta);
     }
 
-    boolean owed() {
-        return owed;
-    }
+    boolean owed() { return owed; }
 
     /**
      * The requests and updates the delta covers are done with. Only those are taken off the counts:
