@@ -8,10 +8,7 @@ import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
-import java.security.SecureRandom;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -20,19 +17,15 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import io.sessionfarm.store.TestDatabase;
-
 /**
  * The embedded sample (sample-boot): a Spring Boot 3.5 application on its embedded Tomcat 10.1,
  * with the Manager installed in code, run as a farm of three processes behind HAProxy
  * round-robin. A session made on one process continues on the others and survives
  * {@code kill -9} of the process that served it last.
  */
-class SpringBootFarmIT {
+class SpringBootFarmIT extends FarmTestBase {
 
-    private static final Path ROOT = Path.of(System.getProperty("sessionfarm.root", "")).toAbsolutePath().normalize();
-    private static final Path DIR = ROOT.resolve("target/it-farms/SpringBootFarmIT");
-
+    private static Path dir;
     private static final List<Process> processes = new ArrayList<>();
     private static final List<String> names = List.of("boot1", "boot2", "boot3");
     private static Process haproxy;
@@ -43,14 +36,11 @@ class SpringBootFarmIT {
         assertTrue(Balancer.installed(), "haproxy is needed: sudo apt-get install haproxy (./check installs it)");
         Path jar = Path.of(System.getProperty("sessionfarm.bootJar"));
         assertTrue(Files.isRegularFile(jar), "the sample is built by ./mvnw package: " + jar);
-        Files.createDirectories(DIR);
-        String url = TestDatabase.fresh("SpringBootFarmIT");
-        TestDatabase.Server server = TestDatabase.server();
-        Path key = DIR.resolve("master.key");
-        byte[] bytes = new byte[32];
-        new SecureRandom().nextBytes(bytes);
-        Files.writeString(key, Base64.getEncoder().encodeToString(bytes));
-        Files.setPosixFilePermissions(key, PosixFilePermissions.fromString("rw-------"));
+        // The farm's database, directory and master key; its Tomcat distribution is not used.
+        Farm farm = farm(SpringBootFarmIT.class);
+        Farm.Store store = farm.store();
+        dir = farm.layout().farmDir();
+        Path key = farm.masterKeyFile();
         String java17 = System.getProperty("sessionfarm.jdk17", "");
         Path javaHome = Path.of(!java17.isBlank() && !java17.startsWith("${") ? java17 : System.getProperty("java.home"));
         List<Integer> ports = new ArrayList<>();
@@ -59,13 +49,13 @@ class SpringBootFarmIT {
             ports.add(nodePort);
             List<String> command = new ArrayList<>(List.of(javaHome.resolve("bin/java").toString(), "-Xmx256m", "-jar",
                     jar.toString(), "--server.port=" + nodePort, "--sessionfarm.node=" + name,
-                    "--sessionfarm.jdbc-url=" + url, "--sessionfarm.username=" + server.user(),
+                    "--sessionfarm.jdbc-url=" + store.jdbcUrl(), "--sessionfarm.username=" + store.username(),
                     "--sessionfarm.master-key-file=" + key));
-            if (server.password() != null && !server.password().isEmpty()) {
-                command.add("--sessionfarm.password=" + server.password());
+            if (store.password() != null && !store.password().isEmpty()) {
+                command.add("--sessionfarm.password=" + store.password());
             }
             processes.add(new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectOutput(DIR.resolve(name + ".log").toFile()).start());
+                    .redirectOutput(dir.resolve(name + ".log").toFile()).start());
         }
         for (int i = 0; i < names.size(); i++) {
             awaitUp(ports.get(i), names.get(i));
@@ -92,7 +82,7 @@ class SpringBootFarmIT {
                 backend farm
                   balance roundrobin
                 """.formatted(port) + servers;
-        haproxy = Balancer.start(config, port, DIR.resolve("haproxy.cfg"), DIR.resolve("haproxy.log"), false);
+        haproxy = Balancer.start(config, port, dir.resolve("haproxy.cfg"), dir.resolve("haproxy.log"), false);
     }
 
     private static void awaitUp(int nodePort, String name) throws Exception {
@@ -107,8 +97,8 @@ class SpringBootFarmIT {
             }
             Thread.sleep(300);
         }
-        throw new AssertionError(name + " did not start; see " + DIR.resolve(name + ".log") + ":\n"
-                + Files.readString(DIR.resolve(name + ".log")));
+        throw new AssertionError(name + " did not start; see " + dir.resolve(name + ".log") + ":\n"
+                + Files.readString(dir.resolve(name + ".log")));
     }
 
     @AfterAll

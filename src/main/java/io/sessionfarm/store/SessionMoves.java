@@ -115,9 +115,7 @@ public final class SessionMoves implements AutoCloseable {
         this.app = app;
         this.node = node;
         this.hearing = hearing;
-        this.listener = new Thread(this::listen, "sessionfarm-moves-" + app.replaceAll("[^A-Za-z0-9.-]+", "-"));
-        listener.setDaemon(true);
-        listener.setContextClassLoader(SessionMoves.class.getClassLoader());
+        this.listener = Daemons.named("sessionfarm-moves-" + app).newThread(this::listen);
     }
 
     public void start() {
