@@ -25,8 +25,9 @@ interface FamilyStore {
     Family rotate(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis) throws SQLException;
 
     /**
-     * As {@link #rotate}, only if {@code expected} is at least {@code rotateAfterMillis} old and
-     * neither timeout has passed; null otherwise, and the caller reads the row to decide.
+     * As {@link #rotate}, only if {@code expected} is at least {@code rotateAfterMillis} old, its
+     * predecessor's grace has ended and neither timeout has passed; null otherwise, and the caller
+     * reads the row to decide.
      */
     Family rotateIfDue(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis,
             long rotateAfterMillis, long idleMillis, long absoluteMillis) throws SQLException;

@@ -68,6 +68,7 @@ final class TokenStore implements FamilyStore {
     private static final String ROTATE_IF_DUE = withStamp(ROTATE + """
 
                AND issued_at <= %1$s - ? AND issued_at >= %1$s - ? AND created_at >= %1$s - ?
+               AND coalesce(previous_until, 0) < %1$s
             RETURNING *""".formatted(NOW));
     private static final String ROTATE_AT_LOGIN = withStamp("""
             UPDATE sessionfarm_token
@@ -162,8 +163,8 @@ final class TokenStore implements FamilyStore {
 
     /**
      * The common case in one round trip: rotates only if {@code expected} is current, is at least
-     * {@code rotateAfterMillis} old, and neither timeout has passed. Null otherwise; the caller then
-     * reads the row and decides.
+     * {@code rotateAfterMillis} old, its predecessor's grace has ended, and neither timeout has
+     * passed. Null otherwise; the caller then reads the row and decides.
      */
     @Override
     public Family rotateIfDue(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis,

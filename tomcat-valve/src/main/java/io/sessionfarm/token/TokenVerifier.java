@@ -12,9 +12,10 @@ import io.sessionfarm.token.TokenStore.Family;
 
 /**
  * Decides what a presented token is worth. With the store: the current token passes (and rotates
- * when due); the immediate predecessor passes inside the grace period and gets the same successor,
- * unless its successor has been in use for longer than the race window; any other token of the
- * family is a reuse and revokes the session; a token past the idle or absolute timeout closes it.
+ * when due, but never while its predecessor's grace is open); the immediate predecessor passes
+ * inside the grace period and gets the same successor, unless its successor has been in use for
+ * longer than the race window; any other token of the family is a reuse and revokes the session; a
+ * token past the idle or absolute timeout closes it.
  * Without the store: an authentic token inside the idle timeout passes unverified, unless this
  * node knows better.
  */
@@ -163,7 +164,9 @@ final class TokenVerifier {
         stats.tokensVerified.increment();
         boolean due = settings.rotateEveryResponse() || row.now() - row.issuedAt() >= settings.rotateAfterMillis()
                 || token.keyId() != keys.primaryId();
-        if (!due) {
+        // Not while the predecessor's grace is open: a request that left with the predecessor (a
+        // browser's parallel or queued request) must still find it one step behind, not two.
+        if (!due || row.now() <= row.previousUntil()) {
             if (row.currentUsedAt() == 0) {
                 store.firstUse(row.family(), row.tokenId()); // once per rotation
             }

@@ -96,7 +96,7 @@ final class InMemoryFamilies implements FamilyStore {
             long rotateAfterMillis, long idleMillis, long absoluteMillis) {
         Row row = row(family);
         if (row == null || row.issuedAt > now - rotateAfterMillis || row.issuedAt < now - idleMillis
-                || row.createdAt < now - absoluteMillis) {
+                || row.createdAt < now - absoluteMillis || row.previousUntil >= now) {
             return null;
         }
         return rotate(family, expected, sessionId, next, graceMillis);
