@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -29,7 +30,6 @@ class ConfigurationErrorsIT extends FarmTestBase {
     private static Farm.Node noMasterKey;
     private static Farm.Node readableMasterKey;
     private static java.nio.file.Path readableKeyFile;
-    private static Farm.Node tlsTypo;
 
     @BeforeAll
     static void startBrokenNodes() throws Exception {
@@ -47,13 +47,7 @@ class ConfigurationErrorsIT extends FarmTestBase {
         java.nio.file.Files.setPosixFilePermissions(readableKeyFile,
                 java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
         farm.setProperty(readableMasterKey, "sessionfarm.masterKeyFile", readableKeyFile.toString());
-        tlsTypo = farm.create("tls-typo", Farm.freePort(0));
-        Path serverXml = tlsTypo.base().resolve("conf/server.xml");
-        String connector = "protocol=\"io.sessionfarm.tls.FarmTlsProtocol\"";
-        String xml = Files.readString(serverXml);
-        assertTrue(xml.contains(connector), connector);
-        Files.writeString(serverXml, xml.replace(connector, connector + " lookupTimout=\"50\""));
-        nodes.addAll(List.of(typo, outOfRange, sharedDeferred, unreachable, tokenTypo, noMasterKey, readableMasterKey, tlsTypo));
+        nodes.addAll(List.of(typo, outOfRange, sharedDeferred, unreachable, tokenTypo, noMasterKey, readableMasterKey));
         for (Farm.Node node : nodes) {
             farm.start(node);
         }
@@ -122,7 +116,15 @@ class ConfigurationErrorsIT extends FarmTestBase {
     }
 
     @Test
+    @Tag("tls")
     void misspeltTlsConnectorAttributeStopsTheConnectorWhilePlainHttpServesOn() throws Exception {
+        Farm.Node tlsTypo = farm.create("tls-typo", Farm.freePort(0));
+        Path serverXml = tlsTypo.base().resolve("conf/server.xml");
+        String connector = "protocol=\"io.sessionfarm.tls.FarmTlsProtocol\"";
+        String xml = Files.readString(serverXml);
+        assertTrue(xml.contains(connector), connector);
+        Files.writeString(serverXml, xml.replace(connector, connector + " lookupTimout=\"50\""));
+        start(farm, List.of(tlsTypo));
         String log = log(tlsTypo);
         assertTrue(log.contains("unknown attribute(s) [lookupTimout] in <Connector>")
                 && log.contains("this connector's own attributes are [jdbcUrl, localCacheSize, localHosts, lookupTimeout,"), log);

@@ -553,7 +553,7 @@ public final class Farm {
         for (int i = 1; i <= count; i++) {
             nodes.add(create("node" + i, freePort(8080 + i)));
         }
-        Node reports = nodes.getLast();
+        Node reports = nodes.get(nodes.size() - 1);
         if (count > 1) {
             route(nodes, "/api/report", reports);
         }
@@ -573,6 +573,20 @@ public final class Farm {
             }
             System.out.println(node.name() + " is up: " + node.url("/"));
         }
+        if (nodeJavaFeature() < 22) {
+            System.out.println("No HTTPS: the nodes run Java " + nodeJavaFeature()
+                    + ", and sessionfarm's TLS connector needs Java 22 or newer.");
+        } else {
+            httpsFront(nodes);
+        }
+        System.out.println("Open any node's URL, fill a cart, then use another node: the cart follows."
+                + (count > 1 ? " /api/report lives on " + reports.name() + " only: other nodes hand the session over." : "")
+                + " /api/whoami shows the TLS protocol and whether the connection resumed."
+                + " ./farm status shows the nodes, ./farm down stops them.");
+    }
+
+    /** Each node's HTTPS port, and HAProxy round-robin over them when it is installed. */
+    private void httpsFront(List<Node> nodes) throws IOException, InterruptedException {
         for (Node node : nodes) {
             System.out.println(node.name() + " HTTPS (sessionfarm's TLS connector): https://127.0.0.1:" + node.httpsPort() + "/");
         }
@@ -585,10 +599,6 @@ public final class Farm {
             System.out.println("No HTTPS front: HAProxy is not installed (sudo apt-get install haproxy, then ./farm up"
                     + " again); each node's HTTPS port above still works.");
         }
-        System.out.println("Open any node's URL, fill a cart, then use another node: the cart follows."
-                + (count > 1 ? " /api/report lives on " + reports.name() + " only: other nodes hand the session over." : "")
-                + " /api/whoami shows the TLS protocol and whether the connection resumed."
-                + " ./farm status shows the nodes, ./farm down stops them.");
     }
 
     private void status() throws IOException {

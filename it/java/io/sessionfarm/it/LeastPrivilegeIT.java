@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import io.sessionfarm.store.TestDatabase;
 
@@ -80,6 +81,7 @@ class LeastPrivilegeIT extends FarmTestBase {
     }
 
     @Test
+    @Tag("tls")
     void theTlsConnectorsRoleCannotReadSessionsAndTheSessionsRoleCannotReadTlsSessions() throws Exception {
         String tlsUser = node.property("sessionfarm.tls.username", null);
         try (Connection tls = DriverManager.getConnection(databaseUrl, tlsUser, node.property("sessionfarm.tls.password", null))) {

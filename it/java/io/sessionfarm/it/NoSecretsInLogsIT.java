@@ -30,7 +30,7 @@ import io.sessionfarm.store.TestDatabase;
  * a while, a node killed and restarted, key rotations, and TLS handshakes resumed across the nodes.
  * Then every line of every node's logs is searched for the password, every token and session id
  * the run produced, the master key, every data key and every TLS session secret, in the forms a
- * careless log would print them.
+ * careless log would print them. On Java 17 nodes (no TLS connector) the same run, without the TLS part.
  */
 class NoSecretsInLogsIT extends FarmTestBase {
 
@@ -54,7 +54,7 @@ class NoSecretsInLogsIT extends FarmTestBase {
         Files.createDirectories(context.getParent());
         Files.writeString(context, Files.readString(farmContext())
                 .replace("${sessionfarm.password}", password)
-                .replace("rotateAfter=\"60\"", "rotateAfter=\"0\" keyRotation=\"2\""));
+                .replace("rotateAfter=\"60\" grace=\"20\"", "rotateAfter=\"0\" grace=\"0\" keyRotation=\"2\""));
         List<Farm.Node> nodes = new ArrayList<>();
         for (String name : List.of("quiet-a", "quiet-b")) {
             nodes.add(farm.create(name, Farm.freePort(0), context));
@@ -75,8 +75,8 @@ class NoSecretsInLogsIT extends FarmTestBase {
                 tokens.add(user.token());
             }
         }
-        Client handedOff = users.getFirst();
-        String location = handedOff.get(a, "/api/report").header("Location").getFirst();
+        Client handedOff = users.get(0);
+        String location = handedOff.get(a, "/api/report").header("Location").get(0);
         handedOff.get(b, location.substring(location.indexOf("/.sessionfarm")));
         tokens.add(handedOff.token());
         // A replay: a token four rotations old revokes its session (and logs one audit line).
@@ -88,20 +88,23 @@ class NoSecretsInLogsIT extends FarmTestBase {
             new Client().withCookie(Client.TOKEN_COOKIE, bad).get(a, "/api/whoami");
         }
         // TLS: full handshakes on one node and resumptions on the other, by ticket and by the
-        // farm's session cache, TLS 1.2 and 1.3. s_client prints each session's secret.
+        // farm's session cache, TLS 1.2 and 1.3. s_client prints each session's secret. Nodes on
+        // Java 17 (the Tomcat 10.1 cell) have no TLS connector, and so no TLS secrets to leak.
         List<String> tlsSecrets = new ArrayList<>();
-        Path sessions = Files.createTempDirectory("tls-sessions");
-        for (String host : List.of("localhost", "stateful.localhost")) {
-            for (String version : List.of("tls1_2", "tls1_3")) {
-                Path session = sessions.resolve(host + "-" + version + ".pem");
-                tlsSecrets.addAll(sessionSecrets(SClient.get(a.httpsPort(), host, version, "/api/ping", null, session)));
-                Thread.sleep(300);
-                SClient.Result resumed = SClient.get(b.httpsPort(), host, version, "/api/ping", session, null);
-                assertTrue(resumed.reused(), host + " " + version);
-                tlsSecrets.addAll(sessionSecrets(resumed));
+        if (farm.nodeJavaFeature() >= 22) {
+            Path sessions = Files.createTempDirectory("tls-sessions");
+            for (String host : List.of("localhost", "stateful.localhost")) {
+                for (String version : List.of("tls1_2", "tls1_3")) {
+                    Path session = sessions.resolve(host + "-" + version + ".pem");
+                    tlsSecrets.addAll(sessionSecrets(SClient.get(a.httpsPort(), host, version, "/api/ping", null, session)));
+                    Thread.sleep(300);
+                    SClient.Result resumed = SClient.get(b.httpsPort(), host, version, "/api/ping", session, null);
+                    assertTrue(resumed.reused(), host + " " + version);
+                    tlsSecrets.addAll(sessionSecrets(resumed));
+                }
             }
+            assertTrue(tlsSecrets.size() >= 8, "TLS secrets to look for: " + tlsSecrets.size());
         }
-        assertTrue(tlsSecrets.size() >= 8, "TLS secrets to look for: " + tlsSecrets.size());
         // The database refused for a while, under traffic.
         proxy.refuse();
         for (Client user : users) {

@@ -53,7 +53,7 @@ class NodeCrashIT extends FarmTestBase {
 
         int mustSurvive = acks.stream().filter(a -> a.at() <= killedAt - INTERVAL_BOUND_MILLIS)
                 .mapToInt(Ack::counter).max().orElse(0);
-        int last = acks.getLast().counter();
+        int last = acks.get(acks.size() - 1).counter();
         assertTrue(mustSurvive > 0, "the run was long enough to cross the bound");
         assertTrue(survived >= mustSurvive, "survived " + survived + " but " + mustSurvive
                 + " were acknowledged more than " + INTERVAL_BOUND_MILLIS + " ms before the crash");

@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -19,6 +20,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * requires one signed by the farm's test authority. A session made where none was asked for must
  * not resume where one is required, by ticket or by cache.
  */
+@Tag("tls")
 class TlsClientAuthIT extends FarmTestBase {
 
     private static Farm.Node open;

@@ -27,6 +27,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import io.sessionfarm.store.TestDatabase;
@@ -38,6 +39,7 @@ import io.sessionfarm.store.TestDatabase;
  * under traffic and a TLS reload; a stored session altered or foreign; PostgreSQL stopped; a
  * connector configured wrong; and a node killed and restarted. The hosts are those of conf/server.xml.
  */
+@Tag("tls")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class TlsFarmIT extends FarmTestBase {
 

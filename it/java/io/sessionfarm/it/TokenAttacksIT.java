@@ -82,7 +82,7 @@ class TokenAttacksIT extends FarmTestBase {
     private static String handOffLink(Client user) throws Exception {
         Client.Reply redirect = get(user, a, "/api/report");
         assertEquals(303, redirect.status(), redirect.body());
-        String location = redirect.header("Location").getFirst();
+        String location = redirect.header("Location").get(0);
         assertTrue(location.contains("/.sessionfarm/handoff?code="), location);
         return location.substring(location.indexOf("/.sessionfarm"));
     }
@@ -116,7 +116,7 @@ class TokenAttacksIT extends FarmTestBase {
         get(victim, c, "/api/set?name=owner&value=victim");
         Client.Reply opened = get(victim, c, link);
         assertEquals(303, opened.status());
-        assertEquals("/api/report", opened.header("Location").getFirst());
+        assertEquals("/api/report", opened.header("Location").get(0));
         Client.Reply own = get(victim, c, "/api/get");
         assertTrue(own.body().contains("\"owner\":\"victim\""), "the victim keeps its own session: " + own.body());
     }
@@ -162,8 +162,8 @@ class TokenAttacksIT extends FarmTestBase {
             redeemers.add(redeemer);
         }
         assertTrue(maxFamiliesPerSession() <= 8, "families of one session: " + maxFamiliesPerSession());
-        assertTrue(get(redeemers.getLast(), c, "/api/report").body().contains("\"session\":true"), "the newest works");
-        assertTrue(get(redeemers.getFirst(), c, "/api/report").body().contains("\"session\":false"), "the oldest went");
+        assertTrue(get(redeemers.get(redeemers.size() - 1), c, "/api/report").body().contains("\"session\":true"), "the newest works");
+        assertTrue(get(redeemers.get(0), c, "/api/report").body().contains("\"session\":false"), "the oldest went");
     }
 
     @Test
@@ -241,7 +241,7 @@ class TokenAttacksIT extends FarmTestBase {
         String location = header(headers, "Location");
         assertTrue(location.contains("/.sessionfarm/handoff?code="), headers);
         Client.Reply redeemed = get(new Client(), c, location.substring(location.indexOf("/.sessionfarm")));
-        String target = redeemed.header("Location").getFirst();
+        String target = redeemed.header("Location").get(0);
         assertEquals("/api/report?x=1", target, "the normalized path, on this node");
         assertFalse(target.contains("evil"), target);
     }
@@ -288,7 +288,7 @@ class TokenAttacksIT extends FarmTestBase {
         }
         // The requests that meet the paused store first wait for it, at most storeTimeout (5 s);
         // after that no request waits on it, whatever the junk.
-        assertTrue(genuine.getFirst() <= 6000, "the first genuine request, ms: " + genuine);
+        assertTrue(genuine.get(0) <= 6000, "the first genuine request, ms: " + genuine);
         long slowestLater = genuine.stream().skip(1).mapToLong(Long::longValue).max().orElse(0);
         assertTrue(slowestLater < 1000, "genuine requests after the first, ms: " + genuine);
         assertTrue(genuine.size() >= 8, "genuine requests answered: " + genuine);

@@ -86,7 +86,7 @@ class TokenFarmIT extends FarmTestBase {
         assertTrue(first.body().contains("\"new\":true"), first.body());
         String issued = user.token();
         assertNotNull(issued, "a token cookie was set");
-        String setCookie = first.header("Set-Cookie").getFirst();
+        String setCookie = first.header("Set-Cookie").get(0);
         assertTrue(setCookie.startsWith(Client.TOKEN_COOKIE + "=") && setCookie.contains("; Path=/")
                 && setCookie.contains("; Secure") && setCookie.contains("; HttpOnly") && setCookie.contains("; SameSite=Lax")
                 && !setCookie.toLowerCase().contains("domain=") && !setCookie.toLowerCase().contains("expires"), setCookie);
@@ -203,7 +203,7 @@ class TokenFarmIT extends FarmTestBase {
             assertEquals(401, api.status(), "API paths answer 401 to a bad token: " + value);
         }
         // A client-chosen session id, by cookie or in the URL, is never used.
-        String known = column("SELECT id FROM sessionfarm_session").getFirst();
+        String known = column("SELECT id FROM sessionfarm_session").get(0);
         Client fixation = new Client();
         fixation.setCookie("JSESSIONID", known);
         Client.Reply chosen = get(fixation, a, "/api/whoami;jsessionid=" + known);
@@ -245,14 +245,14 @@ class TokenFarmIT extends FarmTestBase {
         String token = user.token();
         Client.Reply redirect = get(user, a, "/api/report?x=1");
         assertEquals(303, redirect.status());
-        String location = redirect.header("Location").getFirst();
+        String location = redirect.header("Location").get(0);
         assertTrue(location.startsWith("http://127.0.0.1:" + c.port() + "/.sessionfarm/handoff?code="), location);
         assertFalse(location.contains(token), "the token never travels in a URL");
         assertEquals(List.of("no-referrer"), redirect.header("Referrer-Policy"));
 
         Client.Reply redeemed = get(user, c, location.substring(location.indexOf("/.sessionfarm")));
         assertEquals(303, redeemed.status());
-        assertEquals("/api/report?x=1", redeemed.header("Location").getFirst(), "on to the clean URL");
+        assertEquals("/api/report?x=1", redeemed.header("Location").get(0), "on to the clean URL");
         Client.Reply report = get(user, c, "/api/report?x=1");
         assertTrue(report.body().contains("\"session\":true") && report.body().contains("\"counter\":1"), report.body());
 
@@ -348,7 +348,7 @@ class TokenFarmIT extends FarmTestBase {
                     }
                 }
             }
-            String sessionId = column("SELECT session_id FROM sessionfarm_attribute WHERE name = 'secret'").getFirst();
+            String sessionId = column("SELECT session_id FROM sessionfarm_attribute WHERE name = 'secret'").get(0);
             byte[] plain;
             try (var bytes = new java.io.ByteArrayOutputStream(); var out = new java.io.ObjectOutputStream(bytes)) {
                 out.writeObject("planted by someone who can write the tables");

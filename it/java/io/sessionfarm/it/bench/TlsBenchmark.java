@@ -109,7 +109,7 @@ public final class TlsBenchmark {
         Process haproxy = null;
         try {
             int port = Farm.freePort(0);
-            haproxy = Balancer.tcpRoundRobin(nodes, port, nodes.getFirst().base(), false);
+            haproxy = Balancer.tcpRoundRobin(nodes, port, nodes.get(0).base(), false);
             List<Result> results = new ArrayList<>();
             for (String version : VERSIONS) {
                 // Warm-up at full load: the handshake paths' Java code (the callbacks) must be compiled
@@ -159,7 +159,7 @@ public final class TlsBenchmark {
     /** 100,000 resumptions (TLS 1.2, session cache, L1 tier) on one node; RSS every 10,000. */
     List<long[]> soak(int resumptions) throws Exception {
         List<Farm.Node> nodes = start(VARIANTS.get(2), "ec", 1);
-        Farm.Node node = nodes.getFirst();
+        Farm.Node node = nodes.get(0);
         List<long[]> samples = new ArrayList<>();
         try {
             long pid = node.process().orElseThrow().pid();
@@ -177,7 +177,7 @@ public final class TlsBenchmark {
                 long done = resumedByCache(node) - start;
                 if (done >= samples.size() * 10_000L) {
                     samples.add(new long[] {done, rss(pid)});
-                    System.err.printf(Locale.ROOT, "soak: %,d resumptions, RSS %,d kB%n", done, samples.getLast()[1]);
+                    System.err.printf(Locale.ROOT, "soak: %,d resumptions, RSS %,d kB%n", done, samples.get(samples.size() - 1)[1]);
                 }
             }
         } finally {

@@ -44,7 +44,7 @@ public final class TokenBenchmark {
      * without the valve.
      */
     static List<Variant> baseline(Path jar) {
-        List<Variant> rows = new ArrayList<>(List.of(VARIANTS.getFirst()));
+        List<Variant> rows = new ArrayList<>(List.of(VARIANTS.get(0)));
         for (int round = 1; round <= 2; round++) {
             Variant before = new Variant("token valve, rotation after 60 s, before (" + jar.getFileName() + "), round "
                     + round, "farm-tokens-rotate-60.xml", jar);
@@ -96,7 +96,7 @@ public final class TokenBenchmark {
             int port = Farm.freePort(0);
             haproxy = haproxy(nodes, port);
             URI front = URI.create("http://127.0.0.1:" + port + "/api/whoami");
-            Path cookies = nodes.getFirst().base().resolve("session-cookies.txt");
+            Path cookies = nodes.get(0).base().resolve("session-cookies.txt");
             Files.write(cookies, sessions(front));
             Wrk.run(root, front, cookies, "tokens.lua", threads, threads, 5); // warm-up: JIT, pools, caches
             long before = transactions();
@@ -140,7 +140,7 @@ public final class TokenBenchmark {
                 backend farm
                   balance roundrobin
                 """.formatted(port) + Balancer.servers(nodes, Farm.Node::port, "");
-        Path base = nodes.getFirst().base();
+        Path base = nodes.get(0).base();
         return Balancer.start(config, port, base.resolve("haproxy.cfg"), base.resolve("logs/haproxy.log"), false);
     }
 
@@ -169,7 +169,7 @@ public final class TokenBenchmark {
         }
         System.out.println("| configuration | requests/s | vs. without | p50 ms | p99 ms | DB transactions / request |");
         System.out.println("|---|---:|---:|---:|---:|---:|");
-        results.forEach(r -> System.out.println(row(r, results.getFirst())));
+        results.forEach(r -> System.out.println(row(r, results.get(0))));
     }
 
     private static String row(Result r, Result baseline) {

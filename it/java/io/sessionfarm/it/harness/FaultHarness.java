@@ -159,10 +159,13 @@ public final class FaultHarness {
         for (int u = 0; u < userCount; u++) {
             ScriptedUser user = new ScriptedUser("user" + u, u % 2 == 0, u % NODES);
             users.add(user);
-            Thread thread = Thread.ofPlatform().name("harness-" + user.name).start(() -> drive(user));
+            Thread thread = new Thread(() -> drive(user), "harness-" + user.name);
+            thread.start();
             threads.add(thread);
         }
-        Thread sampler = Thread.ofPlatform().daemon().name("harness-sampler").start(this::sample);
+        Thread sampler = new Thread(this::sample, "harness-sampler");
+        sampler.setDaemon(true);
+        sampler.start();
         long end = start + duration.toMillis();
         int next = 0;
         Fault[] cycle = Fault.values();

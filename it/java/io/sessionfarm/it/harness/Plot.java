@@ -37,7 +37,7 @@ final class Plot {
         g.setColor(Color.WHITE);
         g.fillRect(0, 0, WIDTH, height);
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
-        double span = samples.isEmpty() ? 1 : samples.getLast().seconds();
+        double span = samples.isEmpty() ? 1 : samples.get(samples.size() - 1).seconds();
         g.setColor(Color.BLACK);
         g.drawString("sessionfarm fault harness: " + samples.size() + " samples over " + Math.round(span)
                 + " s; dashed lines are faults", LEFT, 20);

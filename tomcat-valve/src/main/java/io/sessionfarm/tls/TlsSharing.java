@@ -18,6 +18,8 @@ interface TlsSharing {
     /** Tomcat's FFM OpenSSL implementation, to which ours delegates: in Tomcat 11, and in 10.1's tomcat-coyote-ffm.jar. */
     String TOMCAT_OPENSSL = "org.apache.tomcat.util.net.openssl.panama.OpenSSLImplementation";
     int JAVA = 22;
+    /** The drop-in JAR's manifest entry that says whether the TLS part is in it (tomcat-valve/pom.xml). */
+    String MANIFEST_ENTRY = "Sessionfarm-TLS-Sharing";
 
     /** Joins the farm's key ring and session cache; stops the connector if it cannot. */
     void start() throws GeneralSecurityException;
@@ -27,13 +29,23 @@ interface TlsSharing {
 
     void stop();
 
-    /** What this JVM or this Tomcat lacks for sharing: null if nothing. */
+    /** What this JVM, this JAR or this Tomcat lacks for sharing: null if nothing. */
     static String missing() {
-        if (Runtime.version().feature() < JAVA) {
-            return "Java " + JAVA + " or later (this is Java " + Runtime.version().feature() + ")";
+        return missing(Runtime.version().feature(), TlsSharing.class.getClassLoader());
+    }
+
+    /** As {@link #missing()}, for a JVM of that feature release whose classes come from {@code loader}. */
+    static String missing(int javaFeature, ClassLoader loader) {
+        if (javaFeature < JAVA) {
+            return "Java " + JAVA + " or later (this is Java " + javaFeature + ")";
+        }
+        // Looked up as a resource: loading a Java 22 class to find out would be the error we avoid.
+        if (loader.getResource(IMPLEMENTATION.replace('.', '/') + ".class") == null) {
+            return "a sessionfarm JAR built with its TLS part (this one was built by a JDK older than " + JAVA
+                    + ", as its manifest's " + MANIFEST_ENTRY + " says: build it with a JDK " + JAVA + " or newer)";
         }
         try {
-            Class.forName(TOMCAT_OPENSSL, false, TlsSharing.class.getClassLoader());
+            Class.forName(TOMCAT_OPENSSL, false, loader);
             return null;
         } catch (ClassNotFoundException | LinkageError e) {
             return "Tomcat's FFM OpenSSL classes (" + TOMCAT_OPENSSL + "; Tomcat 10.1 ships them in lib/tomcat-coyote-ffm.jar)";
