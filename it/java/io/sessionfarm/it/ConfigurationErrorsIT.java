@@ -127,7 +127,7 @@ class ConfigurationErrorsIT extends FarmTestBase {
         start(farm, List.of(tlsTypo));
         String log = log(tlsTypo);
         assertTrue(log.contains("unknown attribute(s) [lookupTimout] in <Connector>")
-                && log.contains("this connector's own attributes are [jdbcUrl, localCacheSize, localHosts, lookupTimeout,"), log);
+                && log.contains("this connector's own attributes are [directJdbcUrl, jdbcUrl, localCacheSize, localHosts, lookupTimeout,"), log);
         assertTrue(farm.isUp(tlsTypo), "plain HTTP still serves");
         try (Socket ignored = new Socket("127.0.0.1", tlsTypo.httpsPort())) {
             throw new AssertionError("the HTTPS connector should not listen");

@@ -75,7 +75,14 @@ public final class Farm {
     }
 
     /** How the farm reaches PostgreSQL: a login that owns the tables; each node gets a login of its own. */
-    public record Store(String jdbcUrl, String username, String password) {
+    /**
+     * The database the nodes use: {@code jdbcUrl}, and {@code directJdbcUrl} to the server itself
+     * when jdbcUrl goes through a transaction pooler (PgBouncer), for migrations and LISTEN.
+     */
+    public record Store(String jdbcUrl, String directJdbcUrl, String username, String password) {
+        public Store(String jdbcUrl, String username, String password) {
+            this(jdbcUrl, jdbcUrl, username, password);
+        }
     }
 
     /** A node's own database login, in the least-privilege group of sql/least-privilege.sql. */
@@ -184,6 +191,12 @@ public final class Farm {
                     "(?s)<Connector address=\"127.0.0.1\" port=\"\\$\\{sessionfarm.https.port}\".*?</Connector>", ""));
         }
         Files.copy(contextXml, base.resolve("conf/context.xml"), StandardCopyOption.REPLACE_EXISTING);
+        if (!store.directJdbcUrl().equals(store.jdbcUrl())) {
+            for (Path xml : List.of(base.resolve("conf/context.xml"), base.resolve("conf/server.xml"))) {
+                Files.writeString(xml, Files.readString(xml).replace("jdbcUrl=\"${sessionfarm.jdbcUrl}\"",
+                        "jdbcUrl=\"${sessionfarm.jdbcUrl}\" directJdbcUrl=\"${sessionfarm.directJdbcUrl}\""));
+            }
+        }
         Files.copy(layout.jar(), base.resolve("lib").resolve(layout.jar().getFileName()));
         deployWebapp(base.resolve("webapps/ROOT"));
         Login[] logins = nodeLogins(name);
@@ -195,6 +208,7 @@ public final class Farm {
                 "sessionfarm.node=" + name,
                 "sessionfarm.http.port=" + port,
                 "sessionfarm.jdbcUrl=" + store.jdbcUrl(),
+                "sessionfarm.directJdbcUrl=" + store.directJdbcUrl(),
                 "sessionfarm.username=" + login.username(),
                 "sessionfarm.password=" + login.password(),
                 "sessionfarm.tls.username=" + logins[1].username(),
@@ -224,8 +238,8 @@ public final class Farm {
         Login sessions = new Login(role, randomPassword());
         Login tls = new Login(role + "_tls", randomPassword());
         // Through the JAR's own Database class, so that ./farm needs nothing but the JAR besides.
-        try (io.sessionfarm.store.Database admin = io.sessionfarm.store.Database.open(store.jdbcUrl(), store.username(),
-                store.password(), !migrated, 4, 10_000, "farm-admin");
+        try (io.sessionfarm.store.Database admin = io.sessionfarm.store.Database.open(store.jdbcUrl(),
+                store.directJdbcUrl(), store.username(), store.password(), !migrated, 4, 10_000, "farm-admin");
                 java.sql.Connection connection = admin.dataSource().getConnection();
                 java.sql.Statement st = connection.createStatement()) {
             migrated = true;

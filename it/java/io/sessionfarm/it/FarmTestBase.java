@@ -27,20 +27,37 @@ public abstract class FarmTestBase {
         String to(String databaseUrl) throws Exception;
     }
 
-    /** A farm for this test class, on a database of its own. */
+    /**
+     * A farm for this test class, on a database of its own; in the PgBouncer cell
+     * ({@code -Dsessionfarm.pgbouncer=true}) through PgBouncer, with migrations and LISTEN direct.
+     */
     protected static Farm farm(Class<?> testClass) throws Exception {
+        if (Boolean.getBoolean("sessionfarm.pgbouncer")) {
+            return farm(testClass, FarmTestBase::throughPgBouncer, true);
+        }
         return farm(testClass, url -> url);
     }
 
     /** A farm for this test class, on a database of its own, reached through {@code route}. */
     protected static Farm farm(Class<?> testClass, Route route) throws Exception {
+        return farm(testClass, route, false);
+    }
+
+    private static Farm farm(Class<?> testClass, Route route, boolean directBesideRoute) throws Exception {
         String url = TestDatabase.fresh(testClass.getSimpleName());
         databaseUrl = url;
         TestDatabase.Server server = TestDatabase.server();
+        String routed = route.to(url);
         farm = new Farm(Farm.Layout.of(ROOT, ROOT.resolve("target/it-farms/" + testClass.getSimpleName()
                 + System.getProperty("sessionfarm.farmSuffix", ""))),
-                new Farm.Store(route.to(url), server.user(), server.password()));
+                new Farm.Store(routed, directBesideRoute ? url : routed, server.user(), server.password()));
         return farm;
+    }
+
+    private static String throughPgBouncer(String url) throws Exception {
+        java.net.URI server = java.net.URI.create(url.substring("jdbc:".length()));
+        return PgBouncer.get(server.getHost(), server.getPort() < 0 ? 5432 : server.getPort(), TestDatabase.server().user())
+                .route(url);
     }
 
     /** Creates and starts nodes, all at once, and waits until each answers. */

@@ -10,16 +10,17 @@ import java.util.Set;
 
 /**
  * How a component reaches PostgreSQL, read from its configuration attributes: {@code jdbcUrl}
- * (or, where a container DataSource is allowed, {@code dataSourceName}), {@code username},
+ * (or, where a container DataSource is allowed, {@code dataSourceName}), {@code directJdbcUrl}
+ * (the server itself, when jdbcUrl goes through a transaction pooler), {@code username},
  * {@code password}, {@code poolSize}, {@code storeTimeout} and {@code migrate}. The Manager and
  * the TLS connector read them here, each with its own defaults, in one wording.
  */
-public record StoreSettings(String jdbcUrl, String dataSourceName, String username, String password, int poolSize,
-        int timeoutMillis, boolean migrate) {
+public record StoreSettings(String jdbcUrl, String directJdbcUrl, String dataSourceName, String username, String password,
+        int poolSize, int timeoutMillis, boolean migrate) {
 
     /** The attributes read here; {@code dataSourceName} only where {@link Defaults#dataSourceAllowed()}. */
-    public static final Set<String> ATTRIBUTES = Set.of("jdbcUrl", "username", "password", "poolSize", "storeTimeout",
-            "migrate");
+    public static final Set<String> ATTRIBUTES = Set.of("jdbcUrl", "directJdbcUrl", "username", "password", "poolSize",
+            "storeTimeout", "migrate");
 
     /** One component's defaults and limits. */
     public record Defaults(int poolSize, int maxPoolSize, String poolSizeAllowed, int timeoutMillis,
@@ -38,8 +39,14 @@ public record StoreSettings(String jdbcUrl, String dataSourceName, String userna
             throw new IllegalArgumentException("attribute [jdbcUrl] has value [" + (jdbcUrl == null ? "" : maskUrl(jdbcUrl))
                     + "]: expected a PostgreSQL URL, jdbc:postgresql://host:port/database");
         }
+        String directJdbcUrl = blankToNull(raw.get("directJdbcUrl"));
+        if (directJdbcUrl != null && (jdbcUrl == null || !directJdbcUrl.startsWith("jdbc:postgresql:"))) {
+            throw new IllegalArgumentException("attribute [directJdbcUrl] has value [" + maskUrl(directJdbcUrl) + "]: expected"
+                    + " a PostgreSQL URL that reaches the server itself, not through a transaction pooler, beside [jdbcUrl]");
+        }
         return new StoreSettings(
                 jdbcUrl,
+                directJdbcUrl == null ? jdbcUrl : directJdbcUrl,
                 dataSourceName,
                 blankToNull(raw.get("username")),
                 raw.get("password"),
@@ -50,7 +57,7 @@ public record StoreSettings(String jdbcUrl, String dataSourceName, String userna
 
     /** Opens a pool on {@link #jdbcUrl()} and, if {@link #migrate()}, migrates the schema. */
     public Database open(String poolName) throws SQLException {
-        return Database.open(jdbcUrl, username, password, migrate, poolSize, timeoutMillis, poolName);
+        return Database.open(jdbcUrl, directJdbcUrl, username, password, migrate, poolSize, timeoutMillis, poolName);
     }
 
     /** Where the store is, fit for a log line: the URL with any password masked, or the JNDI name. */
@@ -61,7 +68,9 @@ public record StoreSettings(String jdbcUrl, String dataSourceName, String userna
     /** The settings as a log line: the password and any password in the URL are masked. */
     @Override
     public String toString() {
-        return "jdbcUrl=" + (jdbcUrl == null ? null : maskUrl(jdbcUrl)) + ", username=" + username
+        return "jdbcUrl=" + (jdbcUrl == null ? null : maskUrl(jdbcUrl))
+                + (directJdbcUrl == null || directJdbcUrl.equals(jdbcUrl) ? "" : ", directJdbcUrl=" + maskUrl(directJdbcUrl))
+                + ", username=" + username
                 + ", password=" + (password == null ? null : "<masked>")
                 + (dataSourceName == null ? "" : ", dataSourceName=" + dataSourceName)
                 + ", poolSize=" + poolSize + ", storeTimeout=" + timeoutMillis + "ms, migrate=" + migrate;

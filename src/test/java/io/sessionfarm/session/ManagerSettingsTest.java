@@ -11,6 +11,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 import io.sessionfarm.config.Attributes;
+import io.sessionfarm.store.StoreSettings;
 
 class ManagerSettingsTest {
 
@@ -103,6 +104,20 @@ class ManagerSettingsTest {
         assertTrue(rejection(neither).contains("neither"));
         assertTrue(rejection(raw("dataSourceName", "jdbc/sessions")).contains("both"));
         assertTrue(rejection(raw("jdbcUrl", "jdbc:mysql://db/app")).contains("PostgreSQL URL"));
+    }
+
+    @Test
+    void theDirectUrlDefaultsToJdbcUrlAndMustBeAPostgreSqlUrlBesideIt() {
+        assertEquals("jdbc:postgresql://127.0.0.1:5432/app", ManagerSettings.parse(raw()).store().directJdbcUrl());
+        StoreSettings throughPgBouncer = ManagerSettings.parse(raw("jdbcUrl",
+                "jdbc:postgresql://127.0.0.1:6432/app?prepareThreshold=0", "directJdbcUrl",
+                "jdbc:postgresql://db:5432/app?password=s3cret")).store();
+        assertEquals("jdbc:postgresql://db:5432/app?password=s3cret", throughPgBouncer.directJdbcUrl());
+        assertTrue(throughPgBouncer.toString().contains("directJdbcUrl=") && !throughPgBouncer.toString().contains("s3cret"),
+                throughPgBouncer.toString());
+        assertTrue(rejection(raw("directJdbcUrl", "db:5432/app")).contains("[directJdbcUrl]"));
+        assertTrue(rejection(raw("dataSourceName", "jdbc/sessions", "jdbcUrl", "", "directJdbcUrl",
+                "jdbc:postgresql://db/app")).contains("[directJdbcUrl]"), "only beside jdbcUrl");
     }
 
     @Test

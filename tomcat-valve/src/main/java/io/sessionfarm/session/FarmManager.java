@@ -58,6 +58,7 @@ public class FarmManager extends ManagerBase implements SessionFarm {
 
     public void setJdbcUrl(String value) { Attributes.set(raw, "jdbcUrl", value); }
     public String getJdbcUrl() { String url = raw.get("jdbcUrl"); return url == null ? null : Attributes.maskUrl(url); }
+    public void setDirectJdbcUrl(String value) { Attributes.set(raw, "directJdbcUrl", value); }
     public void setUsername(String value) { Attributes.set(raw, "username", value); }
     public String getUsername() { return raw.get("username"); }
     /** Write-only: there is no getter, so JMX and configuration dumps cannot show it. */

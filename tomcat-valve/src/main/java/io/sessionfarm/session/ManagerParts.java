@@ -89,13 +89,19 @@ final class ManagerParts {
             database.close();
             throw e;
         }
-        parts.startWork(settings, manager.log());
+        try {
+            parts.startWork(settings, manager.log());
+        } catch (RuntimeException e) {
+            Daemons.stop(parts.executor);
+            database.close(); // this context's share of the node's pool
+            throw e;
+        }
         return parts;
     }
 
     private static Database open(FarmManager manager, StoreSettings store) throws SQLException, NamingException {
         if (store.dataSourceName() == null) {
-            return store.open("sessionfarm-" + manager.appName().replaceAll("[^A-Za-z0-9.]+", "-"));
+            return store.open("sessionfarm-sessions"); // the node's pool, which its other contexts share
         }
         Context context = manager.getContext();
         ClassLoader previous = context.bind(false, null); // looked up as the webapp would

@@ -60,6 +60,7 @@ public class FarmTlsProtocol extends Http11NioProtocol {
     }
 
     public void setJdbcUrl(String value) { raw.put("jdbcUrl", value); }
+    public void setDirectJdbcUrl(String value) { raw.put("directJdbcUrl", value); }
     public void setUsername(String value) { raw.put("username", value); }
     public void setPassword(String value) { raw.put("password", value); }
     public void setPoolSize(String value) { raw.put("poolSize", value); }

@@ -48,7 +48,7 @@ class FarmTlsProtocolTest {
                 + " socket.rxBufSiz=\"1024\" jdbcUrl=\"jdbc:postgresql://db/app\"").getMessage();
         assertTrue(message.contains("unknown attribute(s) [lookupTimout, singelUseHosts, socket.rxBufSiz] in <Connector>"),
                 message);
-        assertTrue(message.contains("this connector's own attributes are [jdbcUrl, localCacheSize, localHosts,"
+        assertTrue(message.contains("this connector's own attributes are [directJdbcUrl, jdbcUrl, localCacheSize, localHosts,"
                 + " lookupTimeout, masterKeyFile, migrate, password, poolSize, singleUseHosts, storeTimeout,"
                 + " ticketKeyRotation, username]"), message);
     }
