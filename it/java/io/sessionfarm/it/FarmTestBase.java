@@ -56,7 +56,8 @@ public abstract class FarmTestBase {
 
     private static String throughPgBouncer(String url) throws Exception {
         java.net.URI server = java.net.URI.create(url.substring("jdbc:".length()));
-        return PgBouncer.get(server.getHost(), server.getPort() < 0 ? 5432 : server.getPort(), TestDatabase.server().user())
+        TestDatabase.Server login = TestDatabase.server();
+        return PgBouncer.get(server.getHost(), server.getPort() < 0 ? 5432 : server.getPort(), login.user(), login.password())
                 .route(url);
     }
 

@@ -13,7 +13,8 @@ import java.util.List;
  * as production farms run one: each transaction may get another server connection, so nothing
  * of a session (its locks, LISTEN, named prepared statements) carries over. One per test JVM,
  * started on first use and stopped when the JVM ends. PgBouncer logs in to PostgreSQL as the
- * test server's user whatever user a node names (auth_type any), which this cell's tests allow.
+ * test server's user whatever user a node names (auth_type any), which this cell's tests allow;
+ * its configuration, with that password, is a temporary file readable by the user it runs as.
  */
 final class PgBouncer {
 
@@ -27,9 +28,9 @@ final class PgBouncer {
     }
 
     /** The running PgBouncer, started on first use, in front of {@code host:port} as {@code user}. */
-    static synchronized PgBouncer get(String host, int serverPort, String user) throws Exception {
+    static synchronized PgBouncer get(String host, int serverPort, String user, String password) throws Exception {
         if (running == null) {
-            running = start(host, serverPort, user);
+            running = start(host, serverPort, user, password);
         }
         return running;
     }
@@ -43,7 +44,7 @@ final class PgBouncer {
         return through + (through.contains("?") ? "&" : "?") + "prepareThreshold=0";
     }
 
-    private static PgBouncer start(String host, int serverPort, String user) throws Exception {
+    private static PgBouncer start(String host, int serverPort, String user, String password) throws Exception {
         Tools.require(BINARY, "pgbouncer");
         int port = Farm.freePort(16432);
         // Outside the checkout: PgBouncer refuses to run as root, and the user it runs as must read this.
@@ -52,7 +53,8 @@ final class PgBouncer {
         Path ini = dir.resolve("pgbouncer.ini");
         Files.writeString(ini, String.join("\n",
                 "[databases]",
-                "* = host=" + host + " port=" + serverPort + " user=" + user,
+                "* = host=" + host + " port=" + serverPort + " user=" + user
+                        + (password == null || password.isEmpty() ? "" : " password=" + password),
                 "[pgbouncer]",
                 "listen_addr = 127.0.0.1",
                 "listen_port = " + port,

@@ -33,9 +33,9 @@ record ManagerSettings(
             "checkpointOnCreate", "checkpointInterval", "checkpointAfterUpdates", "checkpointAfterRequests", "mode",
             "conflictPolicy", "allowedClasses", "expirySweepInterval", "masterKeyFile")).collect(Collectors.toUnmodifiableSet());
 
-    /** A pool per context by default; the JNDI DataSource of the context instead, if named. */
+    /** The node's pool by default; the JNDI DataSource of the context instead, if named. */
     static final StoreSettings.Defaults STORE_DEFAULTS = new StoreSettings.Defaults(10, 500,
-            "a pool size from 4 to 500 (migrations at start hold 3 connections)", 5000, true);
+            "a pool size from 4 to 500", 5000, true);
 
     /** Value types that are always safe to read back; the webapp adds its own through {@code allowedClasses}. */
     static final String BUILT_IN_ALLOWED_CLASSES =

@@ -245,6 +245,7 @@ public final class Database implements AutoCloseable {
     private static void schema(DataSource dataSource, boolean migrate) throws SQLException {
         try (Connection lock = dataSource.getConnection(); Statement statement = lock.createStatement()) {
             awaitMigrationLock(statement);
+            SQLException failed = null;
             try {
                 Flyway flyway = Flyway.configure(Database.class.getClassLoader())
                         .dataSource(dataSource)
@@ -265,9 +266,20 @@ public final class Database implements AutoCloseable {
                     }
                 }
             } catch (RuntimeException e) {
-                throw new SQLException("schema migration failed: " + rootMessage(e), e);
-            } finally {
+                failed = new SQLException("schema migration failed: " + rootMessage(e), e);
+            } catch (SQLException e) {
+                failed = e;
+            }
+            try {
                 releaseMigrationLock(statement);
+            } catch (SQLException e) {
+                if (failed == null) {
+                    throw e;
+                }
+                failed.addSuppressed(e); // the first failure is the one to report
+            }
+            if (failed != null) {
+                throw failed;
             }
         }
     }
