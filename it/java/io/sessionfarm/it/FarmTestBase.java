@@ -33,7 +33,7 @@ public abstract class FarmTestBase {
      */
     protected static Farm farm(Class<?> testClass) throws Exception {
         if (Boolean.getBoolean("sessionfarm.pgbouncer")) {
-            return farm(testClass, FarmTestBase::throughPgBouncer, true);
+            return farm(testClass, PgBouncer::through, true);
         }
         return farm(testClass, url -> url);
     }
@@ -54,12 +54,6 @@ public abstract class FarmTestBase {
         return farm;
     }
 
-    private static String throughPgBouncer(String url) throws Exception {
-        java.net.URI server = java.net.URI.create(url.substring("jdbc:".length()));
-        TestDatabase.Server login = TestDatabase.server();
-        return PgBouncer.get(server.getHost(), server.getPort() < 0 ? 5432 : server.getPort(), login.user(), login.password())
-                .route(url);
-    }
 
     /** Creates and starts nodes, all at once, and waits until each answers. */
     protected static List<Farm.Node> startNodes(Farm farm, Path contextXml, String... names) throws Exception {

@@ -11,14 +11,16 @@ import org.junit.jupiter.api.Test;
 import io.sessionfarm.it.harness.FaultHarness;
 
 /**
- * The short run of the fault harness: three and a half minutes, every kind of fault at least once.
- * The long run is {@code it/run-harness 30}; its results are in docs/reliability.md.
+ * The short run of the fault harness: three and a half minutes, every kind of fault at least once;
+ * in the Tomcat 11 cell, and in the PgBouncer cell through PgBouncer. The long run is
+ * {@code it/run-harness 30}; its results are in docs/reliability.md.
  */
 class FaultHarnessIT {
 
     @Test
     void underEveryFaultNoAcknowledgedWriteIsLostAndNobodySeesAnotherUsersData() throws Exception {
-        FaultHarness.Report report = FaultHarness.run(FarmTestBase.ROOT, "short", Duration.ofSeconds(210),
+        FaultHarness.Report report = FaultHarness.run(FarmTestBase.ROOT,
+                "short" + System.getProperty("sessionfarm.farmSuffix", ""), Duration.ofSeconds(210),
                 Duration.ofSeconds(15), 8);
         System.out.println(report.markdown());
         assertEquals(5, report.faults().size(), "every kind of fault was injected: " + report.faults()

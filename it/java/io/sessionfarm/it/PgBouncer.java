@@ -16,7 +16,7 @@ import java.util.List;
  * test server's user whatever user a node names (auth_type any), which this cell's tests allow;
  * its configuration, with that password, is a temporary file readable by the user it runs as.
  */
-final class PgBouncer {
+public final class PgBouncer {
 
     static final Path BINARY = Path.of("/usr/sbin/pgbouncer");
     private static PgBouncer running;
@@ -27,8 +27,16 @@ final class PgBouncer {
         this.port = port;
     }
 
+    /** {@code url} of the test server through this JVM's PgBouncer, which starts on first use. */
+    public static String through(String url) throws Exception {
+        java.net.URI server = java.net.URI.create(url.substring("jdbc:".length()));
+        io.sessionfarm.store.TestDatabase.Server login = io.sessionfarm.store.TestDatabase.server();
+        return get(server.getHost(), server.getPort() < 0 ? 5432 : server.getPort(), login.user(), login.password())
+                .route(url);
+    }
+
     /** The running PgBouncer, started on first use, in front of {@code host:port} as {@code user}. */
-    static synchronized PgBouncer get(String host, int serverPort, String user, String password) throws Exception {
+    private static synchronized PgBouncer get(String host, int serverPort, String user, String password) throws Exception {
         if (running == null) {
             running = start(host, serverPort, user, password);
         }
@@ -39,7 +47,7 @@ final class PgBouncer {
      * {@code url} through PgBouncer: the same database, and pgjdbc told not to name its prepared
      * statements, which PgBouncer before 1.21 (Debian 12 ships 1.18) cannot carry in this mode.
      */
-    String route(String url) {
+    private String route(String url) {
         String through = url.replaceFirst("//[^/]+/", "//127.0.0.1:" + port + "/");
         return through + (through.contains("?") ? "&" : "?") + "prepareThreshold=0";
     }

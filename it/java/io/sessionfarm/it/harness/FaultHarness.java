@@ -22,7 +22,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 
 import io.sessionfarm.it.Balancer;
+import io.sessionfarm.it.Client;
 import io.sessionfarm.it.Farm;
+import io.sessionfarm.it.PgBouncer;
 import io.sessionfarm.store.TestDatabase;
 import io.sessionfarm.it.harness.ScriptedUser.Outcome;
 import io.sessionfarm.keys.KeyRing;
@@ -122,7 +124,10 @@ public final class FaultHarness {
         this.directory = root.resolve("target/harness").resolve(name);
         this.jdbcUrl = TestDatabase.fresh("harness_" + name);
         TestDatabase.Server server = TestDatabase.server();
-        this.farm = new Farm(Farm.Layout.of(root, directory), new Farm.Store(jdbcUrl, server.user(), server.password()));
+        // In the PgBouncer cell the nodes' pools go through PgBouncer, which the database faults leave running.
+        String nodesUrl = Boolean.getBoolean("sessionfarm.pgbouncer") ? PgBouncer.through(jdbcUrl) : jdbcUrl;
+        this.farm = new Farm(Farm.Layout.of(root, directory), new Farm.Store(nodesUrl, jdbcUrl, server.user(),
+                server.password()));
         for (Outcome outcome : Outcome.values()) {
             outcomes.put(outcome, new LongAdder());
         }
@@ -289,7 +294,7 @@ public final class FaultHarness {
                 pause(10_000);
                 run("pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "start");
                 awaitDatabase();
-                pause(5000); // owed checkpoints drain before roaming users return
+                awaitNodesBackOnStore();
                 storeFault.set(false);
             }
             case PAUSE_DATABASE -> {
@@ -297,7 +302,7 @@ public final class FaultHarness {
                 signalDatabase("STOP");
                 pause(10_000);
                 signalDatabase("CONT");
-                pause(5000);
+                awaitNodesBackOnStore();
                 storeFault.set(false);
             }
             case ROTATE_KEY_AND_RESTART -> {
@@ -364,6 +369,37 @@ public final class FaultHarness {
             run("pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "start");
         } catch (Exception e) {
             // best effort; start fails harmlessly when it is running
+        }
+    }
+
+    /**
+     * Roaming users return only once every node that is up reaches the store again and owes it
+     * nothing: until then a node serves its local copies (degraded mode), which roaming users
+     * cannot rely on. That can take longer than PostgreSQL's own return, e.g. through PgBouncer,
+     * which waits server_login_retry (15 s) after a failed login before it tries again.
+     */
+    private void awaitNodesBackOnStore() throws Exception {
+        long deadline = System.currentTimeMillis() + 60_000;
+        for (int i = 0; i < NODES; i++) {
+            while (!down.contains(i) && !backOnStore(nodes.get(i))) {
+                if (System.currentTimeMillis() > deadline) {
+                    throw new IllegalStateException(nodes.get(i).name() + " was not back on the store 60 s after PostgreSQL");
+                }
+                pause(250);
+            }
+        }
+    }
+
+    private static boolean backOnStore(Farm.Node node) {
+        try {
+            Client.Reply stats = new Client().get(node, "/api/stats");
+            return stats.status() == 200 && !stats.body().contains("\"storeAvailable\":false")
+                    && stats.intField("owedCheckpoints") == 0;
+        } catch (IOException | RuntimeException | AssertionError e) { // down, or not answering stats yet
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
         }
     }
 

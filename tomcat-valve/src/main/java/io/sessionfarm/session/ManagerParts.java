@@ -69,8 +69,8 @@ final class ManagerParts {
     }
 
     /**
-     * Opens the store (a pool of its own, or the context's JNDI DataSource), checks the keys, and
-     * starts the background work. Whatever fails here stops the context with a message.
+     * Opens the store (a share of the node's pool, or the context's JNDI DataSource), checks the
+     * keys, and starts the background work. Whatever fails here stops the context with a message.
      */
     static ManagerParts start(FarmManager manager, ManagerSettings settings, String masterKeyFile)
             throws LifecycleException {
