@@ -174,21 +174,6 @@ class TokenFarmIT extends FarmTestBase {
         assertEquals(reusesBefore, reuseLines(), "a busy browser is not a thief");
     }
 
-    /** The same with a hand-off link opened inside the grace: issuing its code adds no generation either. */
-    @Test
-    void aHandOffInsideTheGraceLeavesARequestQueuedWithTheOldTokenItsSession() throws Exception {
-        long reusesBefore = reuseLines();
-        Client user = new Client();
-        get(user, a, "/api/incr?name=n");
-        String old = user.token();
-        get(user, b, "/api/incr?name=n"); // rotates: old is now the predecessor
-        assertEquals(303, get(user, a, "/api/report").status(), "a hand-off link to node C");
-        Client.Reply queued = get(user.withCookie(Client.TOKEN_COOKIE, old), b, "/api/incr?name=n");
-        assertEquals("predecessor", queued.field("token"), queued.body());
-        assertEquals(3, queued.intField("n"), "the session lives on: " + queued.body());
-        assertEquals(reusesBefore, reuseLines(), "a busy browser is not a thief");
-    }
-
     private static long reuseLines() throws Exception {
         long lines = 0;
         for (Farm.Node node : List.of(a, b, c)) {
