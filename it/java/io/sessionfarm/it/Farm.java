@@ -495,18 +495,23 @@ public final class Farm {
         deployWebapp(node.base().resolve("webapps").resolve(name));
     }
 
-    private void deployWebapp(Path root) throws IOException {
-        Path sources = layout.webapp().resolve("src");
-        try (Stream<Path> paths = Files.walk(layout.webapp())) {
-            for (Path path : paths.filter(p -> !p.startsWith(sources)).toList()) {
-                Path target = root.resolve(layout.webapp().relativize(path).toString());
+    /** Copies the files and directories under {@code from} that {@code keep} accepts to the same places under {@code to}. */
+    static void copyTree(Path from, Path to, java.util.function.Predicate<Path> keep) throws IOException {
+        try (Stream<Path> paths = Files.walk(from)) {
+            for (Path path : paths.filter(keep).toList()) {
+                Path target = to.resolve(from.relativize(path).toString());
                 if (Files.isDirectory(path)) {
                     Files.createDirectories(target);
                 } else {
-                    Files.copy(path, target);
+                    Files.copy(path, target, StandardCopyOption.REPLACE_EXISTING);
                 }
             }
         }
+    }
+
+    private void deployWebapp(Path root) throws IOException {
+        Path sources = layout.webapp().resolve("src");
+        copyTree(layout.webapp(), root, p -> !p.startsWith(sources));
         // For Java 17, the oldest JVM a node may run (the Tomcat 10.1 cell's).
         List<String> args = new ArrayList<>(List.of("--release", "17", "-d", root.resolve("WEB-INF/classes").toString(),
                 "-cp", layout.tomcatHome().resolve("lib/servlet-api.jar").toString(), "-proc:none"));

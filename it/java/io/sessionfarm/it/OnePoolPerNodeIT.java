@@ -3,14 +3,10 @@ package io.sessionfarm.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.util.List;
-import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
 
@@ -32,7 +28,8 @@ class OnePoolPerNodeIT extends FarmTestBase {
         Farm farm = farm(OnePoolPerNodeIT.class);
         Farm.Node node = farm.create("stock", Farm.freePort(0), farmContext());
         for (String app : STOCK_WEBAPPS) {
-            copyTree(farm.layout().tomcatHome().resolve("webapps").resolve(app), node.base().resolve("webapps").resolve(app));
+            Farm.copyTree(farm.layout().tomcatHome().resolve("webapps").resolve(app), node.base().resolve("webapps").resolve(app),
+                    path -> true);
         }
         start(farm, List.of(node));
 
@@ -59,19 +56,6 @@ class OnePoolPerNodeIT extends FarmTestBase {
                 int connections = rs.getInt(1);
                 assertTrue(connections < 2 * 3, "the node holds " + connections
                         + " connections: one pool, not three pools of at least 2");
-            }
-        }
-    }
-
-    private static void copyTree(Path from, Path to) throws Exception {
-        try (Stream<Path> files = Files.walk(from)) {
-            for (Path file : files.toList()) {
-                Path target = to.resolve(from.relativize(file).toString());
-                if (Files.isDirectory(file)) {
-                    Files.createDirectories(target);
-                } else {
-                    Files.copy(file, target, StandardCopyOption.REPLACE_EXISTING);
-                }
             }
         }
     }
