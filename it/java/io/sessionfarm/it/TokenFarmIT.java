@@ -174,6 +174,33 @@ class TokenFarmIT extends FarmTestBase {
         assertEquals(reusesBefore, reuseLines(), "a busy browser is not a thief");
     }
 
+    /**
+     * The same with a hand-off link opened inside the grace, whether an earlier request rotated the
+     * token or the link's own request did: issuing the code adds no second generation, so the
+     * request still on its way with the old token is one step behind, not a reuse.
+     */
+    @Test
+    void aHandOffInsideTheGraceLeavesARequestQueuedWithTheOldTokenItsSession() throws Exception {
+        long reusesBefore = reuseLines();
+        Client user = new Client();
+        get(user, a, "/api/incr?name=n");
+        String old = user.token();
+        get(user, b, "/api/incr?name=n"); // rotates: old is now the predecessor
+        assertEquals(303, get(user, a, "/api/report").status(), "a hand-off link to node C");
+        Client.Reply queued = get(user.withCookie(Client.TOKEN_COOKIE, old), b, "/api/incr?name=n");
+        assertEquals("predecessor", queued.field("token"), queued.body());
+        assertEquals(3, queued.intField("n"), "the session lives on: " + queued.body());
+
+        Thread.sleep(GRACE_MILLIS + 200);
+        String beforeLink = user.token();
+        assertEquals(303, get(user, a, "/api/report").status(), "rotates and hands off in one request");
+        assertNotEquals(beforeLink, user.token());
+        Client.Reply queuedAcrossLink = get(user.withCookie(Client.TOKEN_COOKIE, beforeLink), b, "/api/incr?name=n");
+        assertEquals("predecessor", queuedAcrossLink.field("token"), queuedAcrossLink.body());
+        assertEquals(4, queuedAcrossLink.intField("n"), "the session lives on: " + queuedAcrossLink.body());
+        assertEquals(reusesBefore, reuseLines(), "a busy browser is not a thief");
+    }
+
     private static long reuseLines() throws Exception {
         long lines = 0;
         for (Farm.Node node : List.of(a, b, c)) {

@@ -77,8 +77,11 @@ final class TokenStore implements FamilyStore {
              WHERE app = ? AND family = ? AND token_id = ? AND session_id = ?
             RETURNING *""".formatted(NOW));
     private static final String FIRST_USE = """
-            UPDATE sessionfarm_token SET current_used_at = %s
+            UPDATE sessionfarm_token SET current_used_at = %1$s, last_used_at = %1$s
              WHERE app = ? AND family = ? AND token_id = ? AND current_used_at IS NULL""".formatted(NOW);
+    private static final String USED = """
+            UPDATE sessionfarm_token SET current_used_at = coalesce(current_used_at, %1$s), last_used_at = %1$s
+             WHERE app = ? AND family = ? AND token_id = ?""".formatted(NOW);
     private static final String REVOKE_SESSION = """
             WITH codes AS (DELETE FROM sessionfarm_handoff WHERE app = ? AND session_id = ?)
             DELETE FROM sessionfarm_token WHERE app = ? AND session_id = ?""";
@@ -98,7 +101,8 @@ final class TokenStore implements FamilyStore {
     private static final String CAP_FAMILIES = """
             DELETE FROM sessionfarm_token
              WHERE app = ? AND family IN (SELECT family FROM sessionfarm_token
-                                           WHERE app = ? AND session_id = ? ORDER BY issued_at DESC OFFSET ?)""";
+                                           WHERE app = ? AND session_id = ?
+                                           ORDER BY greatest(issued_at, last_used_at) DESC OFFSET ?)""";
     private static final String CREATE_HANDOFF = """
             INSERT INTO sessionfarm_handoff (code_hash, app, session_id, created_at, target, expires_at)
             VALUES (?, ?, ?, ?, ?, %s + ?)""".formatted(NOW);
@@ -151,6 +155,15 @@ final class TokenStore implements FamilyStore {
     Family rotateUsed(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis)
             throws SQLException {
         return one(ROTATE_ANY, graceMillis, next, true, app, family, expected, sessionId);
+    }
+
+    /**
+     * Marks the current token used, now, without a rotation: its predecessor then passes only for
+     * the race window, and the family counts as just used when the session's families are capped.
+     * False if {@code tokenId} is no longer current.
+     */
+    boolean used(byte[] family, byte[] tokenId) throws SQLException {
+        return update(USED, app, family, tokenId) > 0;
     }
 
     /**

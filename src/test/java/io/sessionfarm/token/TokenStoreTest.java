@@ -101,17 +101,19 @@ class TokenStoreTest {
 
     @Test
     void aSessionKeepsItsMostRecentlyUsedFamiliesOnly() throws Exception {
-        List<byte[]> families = new ArrayList<>();
+        List<Family> families = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
-            byte[] family = id();
-            store.create(family, "CAPPED", id(), 0);
-            families.add(family);
+            families.add(store.create(id(), "CAPPED", id(), 0));
             Thread.sleep(5);
         }
+        // The oldest family is still in use, without a rotation (a hand-off inside a grace).
+        assertTrue(store.used(families.get(0).family(), families.get(0).tokenId()));
+        assertFalse(store.used(families.get(1).family(), id()), "only the current token marks a family used");
         assertEquals(2, store.capFamilies("CAPPED", 3));
-        assertNull(store.read(families.get(0)));
-        assertNull(store.read(families.get(1)));
-        assertNotNull(store.read(families.get(4)));
+        assertNotNull(store.read(families.get(0).family()), "used last, kept");
+        assertNull(store.read(families.get(1).family()));
+        assertNull(store.read(families.get(2).family()));
+        assertNotNull(store.read(families.get(4).family()));
     }
 
     @Test
