@@ -425,6 +425,23 @@ public final class Farm {
         throw new IllegalStateException(node.name() + " did not answer within " + timeout + "; its log ends:\n" + tail(node, 40));
     }
 
+    /**
+     * Whether the node reaches its store and owes it nothing: until then, after an outage, it
+     * serves its local copies (degraded mode), which a client moving between nodes cannot rely on.
+     */
+    public boolean isBackOnStore(Node node) {
+        try {
+            Client.Reply stats = new Client().get(node, "/api/stats");
+            return stats.status() == 200 && !stats.body().contains("\"storeAvailable\":false")
+                    && stats.intField("owedCheckpoints") == 0;
+        } catch (IOException | RuntimeException | AssertionError e) { // down, or not answering stats yet
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
     public boolean isUp(Node node) {
         try {
             HttpResponse<String> response = PROBE.send(HttpRequest.newBuilder(node.url("/api/ping"))

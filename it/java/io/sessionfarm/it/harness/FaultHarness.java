@@ -381,25 +381,12 @@ public final class FaultHarness {
     private void awaitNodesBackOnStore() throws Exception {
         long deadline = System.currentTimeMillis() + 60_000;
         for (int i = 0; i < NODES; i++) {
-            while (!down.contains(i) && !backOnStore(nodes.get(i))) {
+            while (!down.contains(i) && !farm.isBackOnStore(nodes.get(i))) {
                 if (System.currentTimeMillis() > deadline) {
                     throw new IllegalStateException(nodes.get(i).name() + " was not back on the store 60 s after PostgreSQL");
                 }
                 pause(250);
             }
-        }
-    }
-
-    private static boolean backOnStore(Farm.Node node) {
-        try {
-            Client.Reply stats = new Client().get(node, "/api/stats");
-            return stats.status() == 200 && !stats.body().contains("\"storeAvailable\":false")
-                    && stats.intField("owedCheckpoints") == 0;
-        } catch (IOException | RuntimeException | AssertionError e) { // down, or not answering stats yet
-            return false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
         }
     }
 

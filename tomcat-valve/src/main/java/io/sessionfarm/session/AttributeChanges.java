@@ -154,6 +154,37 @@ final class AttributeChanges {
         return new Delta(writes, digests, removals, drained, timeoutChanged, requests, updates);
     }
 
+    /**
+     * Adds to {@code delta} every attribute it does not write yet and the removal of every stored
+     * name this copy does not have: the store lost writes, and this copy is written over it whole.
+     * A value that cannot be serialized now waits for the next checkpoint; one this node could not
+     * read stays as stored.
+     */
+    void rewriteAll(Map<String, Object> attributes, Set<String> storedNames, Delta delta) {
+        for (Map.Entry<String, Object> attribute : attributes.entrySet()) {
+            String name = attribute.getKey();
+            if (delta.writes().containsKey(name) || unreadable.contains(name)) {
+                continue;
+            }
+            if (unserializable.contains(name)) {
+                delta.removals().add(name); // never leave an older value behind to resurrect
+                continue;
+            }
+            try {
+                byte[] bytes = AttributeCodec.serialize(attribute.getValue());
+                delta.writes().put(name, bytes);
+                delta.digests().put(name, AttributeCodec.digest(bytes));
+            } catch (Exception e) {
+                changedNames.add(name); // modified while being written, or newly unserializable: next time
+            }
+        }
+        for (String name : storedNames) {
+            if (!attributes.containsKey(name) && !unreadable.contains(name)) {
+                delta.removals().add(name);
+            }
+        }
+    }
+
     void written(Delta delta, long version) {
         delta.digests().forEach((name, digest) -> known.put(name, new Known(version, digest)));
         delta.removals().forEach(known::remove);

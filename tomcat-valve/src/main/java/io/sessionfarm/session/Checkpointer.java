@@ -39,6 +39,8 @@ final class Checkpointer {
     final LongAdder expiryExtensions = new LongAdder();
     final LongAdder refreshes = new LongAdder();
     final LongAdder conflicts = new LongAdder();
+    /** Checkpoints that found the store at an older version than this node had written. */
+    final LongAdder storeRollbacks = new LongAdder();
 
     Checkpointer(FarmManager manager, SessionStore store, AttributeCodec codec, ConflictPolicy conflictPolicy,
             StoreGate gate) {
@@ -124,7 +126,11 @@ final class Checkpointer {
                 // Another node wrote first (or holds a row this copy lost track of): take its
                 // changes in and write on top of them under the row's lock, so this cannot lose again.
                 version = store.saveMerged(session.getIdInternal(), current -> {
-                    merge(session, delta, current);
+                    if (current.version() < session.storedVersion()) {
+                        storeWentBack(session, delta, current);
+                    } else {
+                        merge(session, delta, current);
+                    }
                     return session.toCheckpoint(delta);
                 });
             }
@@ -142,6 +148,20 @@ final class Checkpointer {
         session.checkpointFailed(delta);
         manager.log().warn(FarmManager.messages.getString("farmManager.checkpointGaveUp",
                 Sha256.forLog(session.getIdInternal()), Integer.valueOf(MAX_ATTEMPTS)));
+    }
+
+    /**
+     * The store lost writes this copy made (versions only grow otherwise): this copy is the newer
+     * one, so the checkpoint becomes a rewrite of it whole on top of the stored row. Taking the
+     * stored row instead, or giving up on a version that no longer exists, would drop every change
+     * since the writes the database lost.
+     */
+    private void storeWentBack(FarmSession session, Delta delta, StoredSession current) {
+        storeRollbacks.increment();
+        manager.log().warn(FarmManager.messages.getString("farmManager.storeWentBack",
+                Sha256.forLog(session.getIdInternal()), Long.toString(current.version()),
+                Long.toString(session.storedVersion())));
+        session.rebaseOnto(current, delta);
     }
 
     /** Takes in what another node wrote and settles attributes both changed. */

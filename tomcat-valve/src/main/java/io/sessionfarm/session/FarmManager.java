@@ -349,6 +349,7 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     public long getExpiryExtensions() { return parts == null ? 0 : parts.checkpointer.expiryExtensions.sum(); }
     public long getRefreshesFromStore() { return parts == null ? 0 : parts.checkpointer.refreshes.sum(); }
     public long getConflicts() { return parts == null ? 0 : parts.checkpointer.conflicts.sum(); }
+    public long getStoreRollbacks() { return parts == null ? 0 : parts.checkpointer.storeRollbacks.sum(); }
     public long getLoadsFromStore() { return parts == null ? 0 : parts.loader.loadsFromStore.sum(); }
     public long getDroppedStaleCopies() { return droppedStaleCopies.sum(); }
     public long getExpiredBySweep() { return parts == null ? 0 : parts.expiry.expiredBySweep.sum(); }

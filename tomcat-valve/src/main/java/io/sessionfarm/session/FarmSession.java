@@ -206,6 +206,16 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
         storedExpiresAt = Math.max(storedExpiresAt, expiresAt);
     }
 
+    /**
+     * The store holds an older version than this copy last wrote (it lost writes): {@code delta}
+     * becomes a rewrite of this copy on top of {@code stored}. Call under {@link #checkpointLock}.
+     */
+    void rebaseOnto(StoredSession stored, Delta delta) {
+        storedVersion = stored.version();
+        changes.forgetStored();
+        changes.rewriteAll(attributes, stored.attributes().keySet(), delta);
+    }
+
     /** The stored copy is gone or was renamed away: the next checkpoint writes everything anew. */
     void forgetStoredState() {
         storedVersion = 0;

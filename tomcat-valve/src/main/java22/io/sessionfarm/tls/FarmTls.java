@@ -45,6 +45,9 @@ final class FarmTls implements TlsSharing {
 
     private volatile Database database;
     private ScheduledExecutorService maintenance;
+    /** How often the ring and the table are looked after while the store answers. */
+    private long maintenanceMillis;
+    private long nextMaintenance;
     private ObjectName objectName;
 
     FarmTls(TlsSettings settings, String connector) {
@@ -78,8 +81,11 @@ final class FarmTls implements TlsSharing {
             stop();
             throw e;
         }
-        long tick = Math.clamp(settings.ticketKeyRotationSeconds() * 1000 / 20, 1000, 10_000);
-        maintenance.scheduleWithFixedDelay(this::maintain, tick, tick, TimeUnit.MILLISECONDS);
+        maintenanceMillis = Math.clamp(settings.ticketKeyRotationSeconds() * 1000 / 20, 1000, 10_000);
+        nextMaintenance = System.currentTimeMillis() + maintenanceMillis;
+        // Every back-off, so that a store that went away (a failover) is back within a second or two.
+        maintenance.scheduleWithFixedDelay(this::maintain, StoreGate.BACKOFF_MILLIS, StoreGate.BACKOFF_MILLIS,
+                TimeUnit.MILLISECONDS);
         try {
             objectName = new ObjectName("io.sessionfarm:type=FarmTls,connector=" + ObjectName.quote(connector));
             ManagementFactory.getPlatformMBeanServer().registerMBean(stats, objectName);
@@ -108,10 +114,13 @@ final class FarmTls implements TlsSharing {
         }
     }
 
+    /** Looks after the ring and the table when due, and probes a store that is down once per back-off. */
     private void maintain() {
-        if (!gate.probeDue()) {
+        boolean due = gate.isDown() ? gate.probeDue() : System.currentTimeMillis() >= nextMaintenance;
+        if (!due) {
             return;
         }
+        nextMaintenance = System.currentTimeMillis() + maintenanceMillis;
         try {
             if (!keys.joined()) {
                 connect();

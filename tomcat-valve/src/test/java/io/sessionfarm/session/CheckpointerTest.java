@@ -166,6 +166,43 @@ class CheckpointerTest {
         }
     }
 
+    /**
+     * The database lost the node's last write (a failover to an asynchronous standby that had not
+     * received it, a restore): the next checkpoint finds an older version than the node wrote. The
+     * node's copy is the newer one and is written over the store whole; before, the locked merge
+     * found no row of the version it expected and dropped the copy, with every change since.
+     */
+    @Test
+    void aStoreThatLostWritesIsWrittenOverByTheNewerCopy() throws Exception {
+        TwoNodes t = twoNodes(ConflictPolicy.LAST_WRITER_WINS, "x", "1");
+        String id = t.onA().getIdInternal();
+        write(t.a(), t.onA(), "kept", "k");
+        try (java.sql.Connection c = database.dataSource().getConnection(); java.sql.Statement st = c.createStatement()) {
+            st.execute("CREATE TEMP TABLE lost_session AS SELECT * FROM sessionfarm_session WHERE id = '" + id + "'");
+            st.execute("CREATE TEMP TABLE lost_attribute AS SELECT * FROM sessionfarm_attribute WHERE session_id = '" + id + "'");
+            write(t.a(), t.onA(), "x", "2"); // acknowledged, then lost by the database
+            t.onA().removeAttribute("kept");
+            write(t.a(), t.onA(), "added", "a");
+            st.execute("DELETE FROM sessionfarm_attribute WHERE session_id = '" + id + "'");
+            st.execute("DELETE FROM sessionfarm_session WHERE id = '" + id + "'");
+            st.execute("INSERT INTO sessionfarm_session SELECT * FROM lost_session");
+            st.execute("INSERT INTO sessionfarm_attribute SELECT * FROM lost_attribute");
+        }
+        assertEquals(2, t.a().store().load(id).version(), "the store went back to version 2");
+
+        write(t.a(), t.onA(), "y", "3");
+        assertTrue(t.onA().isLive(), "the newer copy is kept");
+        assertEquals(1, t.a().checkpointer().storeRollbacks.sum());
+        FarmSession reread = t.b().copyOf(id);
+        assertEquals("2", reread.getAttribute("x"), "the write the database lost is back");
+        assertEquals("3", reread.getAttribute("y"));
+        assertEquals("a", reread.getAttribute("added"));
+        assertEquals(null, reread.getAttribute("kept"), "a removal the database lost is made again");
+        write(t.a(), t.onA(), "y", "4");
+        assertEquals(1, t.a().checkpointer().storeRollbacks.sum(), "then checkpoints go on as usual");
+        assertEquals("4", t.b().copyOf(id).getAttribute("y"));
+    }
+
     @Test
     void aSessionInvalidatedElsewhereIsNotWrittenBack() throws Exception {
         TwoNodes t = twoNodes(ConflictPolicy.LAST_WRITER_WINS, "x", "1");

@@ -22,7 +22,7 @@ class FarmManagerMBeanTest {
                 .map(AttributeInfo::getName).collect(Collectors.toSet());
         for (String name : Set.of("activeSessions", "checkpointsOnCreate", "checkpointsByInterval",
                 "checkpointsByUpdates", "checkpointsByRequests", "checkpointsSkippedUnchanged", "loadsFromStore",
-                "storeLatencyMillis", "storeFailures", "conflicts", "owedCheckpoints", "storeAvailable", "lossBound",
+                "storeLatencyMillis", "storeFailures", "conflicts", "storeRollbacks", "owedCheckpoints", "storeAvailable", "lossBound",
                 "expiredBySweep", "clockSkewMillis")) {
             assertTrue(readable.contains(name), name + " missing from " + readable);
         }

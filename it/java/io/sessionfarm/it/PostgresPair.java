@@ -1,0 +1,271 @@
+package io.sessionfarm.it;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * Two PostgreSQL clusters of this machine's own server (Debian's package), made for one test: a
+ * primary and a streaming-replication standby of it ({@code pg_basebackup -R}), synchronous or
+ * not. The test can kill the primary's postmaster ({@code kill -9}), promote the standby
+ * ({@code pg_ctl promote}, what Patroni does when it fails over) and rebuild the old primary as
+ * the new standby. Both run as the postgres user (PostgreSQL refuses root), with trust on
+ * loopback, in a temporary directory removed at the end.
+ */
+public final class PostgresPair implements AutoCloseable {
+
+    /** One cluster: its data directory and port. */
+    public record Cluster(Path data, int port) {
+    }
+
+    private final Path dir;
+    private final Path bin;
+    private final boolean synchronous;
+    private Cluster primary;
+    private Cluster standby;
+    private int generation;
+
+    private PostgresPair(Path dir, Path bin, boolean synchronous) {
+        this.dir = dir;
+        this.bin = bin;
+        this.synchronous = synchronous;
+    }
+
+    /**
+     * A primary and its standby, started, with database {@code database}. Synchronous: a commit
+     * returns once the standby has it ({@code synchronous_standby_names = '*'}).
+     */
+    public static PostgresPair start(String database, boolean synchronous) throws Exception {
+        Path bin;
+        try (Stream<Path> versions = Files.list(Path.of("/usr/lib/postgresql"))) {
+            bin = versions.map(v -> v.resolve("bin")).filter(b -> Files.isExecutable(b.resolve("initdb")))
+                    .max(Path::compareTo).orElse(null);
+        } catch (IOException e) {
+            bin = null;
+        }
+        Tools.require(bin == null ? Path.of("/usr/lib/postgresql/N/bin/initdb") : bin.resolve("initdb"),
+                "postgresql");
+        // Outside the checkout: the postgres user must be able to reach it.
+        Path dir = Files.createTempDirectory("sessionfarm-pair-", PosixFilePermissions.asFileAttribute(
+                PosixFilePermissions.fromString("rwxr-xr-x")));
+        chownToPostgres(dir);
+        PostgresPair pair = new PostgresPair(dir, bin, synchronous);
+        try {
+            pair.primary = pair.initPrimary(Farm.freePort(25432));
+            pair.standby = pair.cloneOf(pair.primary, Farm.freePort(26432));
+            try (Connection c = pair.connect(pair.primary, "postgres"); Statement st = c.createStatement()) {
+                st.execute("CREATE DATABASE " + database);
+            }
+            pair.awaitStreaming();
+        } catch (Exception e) {
+            pair.close();
+            throw e;
+        }
+        return pair;
+    }
+
+    /**
+     * pgjdbc's multi-host URL: both servers, and only the one that is primary taken. Host status
+     * is rechecked every 2 s, not pgjdbc's 10, so a promoted standby is found soon.
+     */
+    public String url(String database) {
+        return "jdbc:postgresql://127.0.0.1:" + primary.port() + ",127.0.0.1:" + standby.port() + "/" + database
+                + "?targetServerType=primary&hostRecheckSeconds=2";
+    }
+
+    public Cluster primary() {
+        return primary;
+    }
+
+    public Cluster standby() {
+        return standby;
+    }
+
+    /** {@code kill -9} of the primary's postmaster: no shutdown, no last WAL sent. */
+    public void killPrimary() throws Exception {
+        long pid = Long.parseLong(Files.readAllLines(primary.data().resolve("postmaster.pid")).get(0).trim());
+        run("kill", "-9", Long.toString(pid));
+    }
+
+    /**
+     * Promotes the standby; the pair then has a primary and no standby. A synchronous primary
+     * without a standby would wait for one at every commit, so synchronous replication is switched
+     * off until {@link #rebuildStandby} brings one back (Patroni's synchronous_mode does the same).
+     */
+    public void promoteStandby() throws Exception {
+        pgCtl("promote", standby, "-w");
+        Cluster old = primary;
+        primary = standby;
+        standby = old;
+        if (synchronous) {
+            try (Connection c = connect(primary, "postgres"); Statement st = c.createStatement()) {
+                st.execute("ALTER SYSTEM SET synchronous_standby_names = ''");
+                st.execute("SELECT pg_reload_conf()");
+            }
+        }
+    }
+
+    /**
+     * The old primary, dead since {@link #killPrimary}, rebuilt as a standby of the new one on its
+     * old port, from a fresh base backup (its last WAL may be ahead of what the new primary took
+     * over). Synchronous replication is switched on again once it streams.
+     */
+    public void rebuildStandby() throws Exception {
+        Cluster dead = standby;
+        awaitGone(dead);
+        standby = cloneOf(primary, dead.port());
+        if (synchronous) {
+            try (Connection c = connect(primary, "postgres"); Statement st = c.createStatement()) {
+                st.execute("ALTER SYSTEM SET synchronous_standby_names = '*'");
+                st.execute("SELECT pg_reload_conf()");
+            }
+        }
+        awaitStreaming();
+    }
+
+    /** The primary's view of its standby: its sync_state, or null if none streams. */
+    public String standbyState() throws SQLException {
+        try (Connection c = connect(primary, "postgres"); Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery("SELECT sync_state FROM pg_stat_replication WHERE state = 'streaming'")) {
+            return rs.next() ? rs.getString(1) : null;
+        }
+    }
+
+    /** How far behind the standby is, as the primary last measured it (write, flush and replay lag). */
+    public String replayLag() throws SQLException {
+        try (Connection c = connect(primary, "postgres"); Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery("SELECT coalesce(write_lag::text, '-'), coalesce(flush_lag::text, '-'),"
+                        + " coalesce(replay_lag::text, '-') FROM pg_stat_replication")) {
+            return rs.next() ? "write " + rs.getString(1) + ", flush " + rs.getString(2) + ", replay " + rs.getString(3)
+                    : "no standby";
+        }
+    }
+
+    public Connection connect(Cluster cluster, String database) throws SQLException {
+        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + cluster.port() + "/" + database, "postgres", "");
+    }
+
+    @Override
+    public void close() throws Exception {
+        for (Cluster cluster : new Cluster[] {primary, standby}) {
+            if (cluster != null && Files.exists(cluster.data().resolve("postmaster.pid"))) {
+                try {
+                    pgCtl("stop", cluster, "-m", "immediate");
+                } catch (IllegalStateException e) {
+                    // killed before: nothing to stop
+                }
+            }
+        }
+        run("pkill", "-9", "-f", dir.toString()); // orphaned backends of a killed postmaster
+        Farm.deleteTree(dir);
+    }
+
+    private Cluster initPrimary(int port) throws Exception {
+        Cluster cluster = new Cluster(dir.resolve("data-" + generation++), port);
+        asPostgres(bin.resolve("initdb").toString(), "-D", cluster.data().toString(), "-U", "postgres",
+                "--auth=trust", "--no-sync");
+        Files.writeString(cluster.data().resolve("postgresql.conf"), String.join("\n", "",
+                "listen_addresses = '127.0.0.1'",
+                "unix_socket_directories = '" + dir + "'",
+                "shared_buffers = 32MB",
+                "max_connections = 100",
+                "wal_level = replica",
+                "max_wal_senders = 4",
+                "synchronous_standby_names = '" + (synchronous ? "*" : "") + "'",
+                ""), java.nio.file.StandardOpenOption.APPEND);
+        pgCtl("start", cluster, "-w");
+        return cluster;
+    }
+
+    /** A standby of {@code source} on {@code port}: a base backup with the WAL, streaming from it. */
+    private Cluster cloneOf(Cluster source, int port) throws Exception {
+        Cluster cluster = new Cluster(dir.resolve("data-" + generation++), port);
+        asPostgres(bin.resolve("pg_basebackup").toString(), "-h", "127.0.0.1", "-p", Integer.toString(source.port()),
+                "-U", "postgres", "-D", cluster.data().toString(), "-R", "-X", "stream", "-c", "fast");
+        pgCtl("start", cluster, "-w");
+        return cluster;
+    }
+
+    private void awaitStreaming() throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        String expected = synchronous ? "sync" : "async";
+        while (!expected.equals(standbyState())) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("the standby on port " + standby.port() + " does not stream ("
+                        + standbyState() + "); its log: " + Files.readString(dir.resolve("log-" + standby.port())));
+            }
+            Thread.sleep(200);
+        }
+    }
+
+    /** Waits until no process of a killed cluster is left (its backends go when they notice). */
+    private void awaitGone(Cluster cluster) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (run("pgrep", "-f", "postgres.*" + cluster.data()) == 0 || portAnswers(cluster.port())) {
+            if (System.nanoTime() > deadline) {
+                run("pkill", "-9", "-f", cluster.data().toString());
+            }
+            Thread.sleep(200);
+        }
+    }
+
+    private static boolean portAnswers(int port) {
+        try (java.net.Socket ignored = new java.net.Socket("127.0.0.1", port)) {
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private void pgCtl(String action, Cluster cluster, String... more) throws Exception {
+        List<String> command = new ArrayList<>(List.of(bin.resolve("pg_ctl").toString(), action, "-D",
+                cluster.data().toString(), "-l", dir.resolve("log-" + cluster.port()).toString(), "-o",
+                "-p " + cluster.port()));
+        command.addAll(List.of(more));
+        asPostgres(command.toArray(String[]::new));
+    }
+
+    private static boolean root() {
+        return "root".equals(System.getProperty("user.name"));
+    }
+
+    private static void chownToPostgres(Path dir) throws Exception {
+        if (root()) {
+            run("chown", "postgres:postgres", dir.toString());
+        }
+    }
+
+    private static void asPostgres(String... command) throws Exception {
+        List<String> full = new ArrayList<>();
+        if (root()) {
+            full.addAll(List.of("runuser", "-u", "postgres", "--"));
+        }
+        full.addAll(List.of(command));
+        Process process = new ProcessBuilder(full).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes());
+        if (!process.waitFor(120, TimeUnit.SECONDS) || process.exitValue() != 0) {
+            process.destroyForcibly();
+            throw new IllegalStateException(String.join(" ", command) + " failed: " + output);
+        }
+    }
+
+    private static int run(String... command) throws Exception {
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        process.getInputStream().readAllBytes();
+        if (!process.waitFor(30, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+            throw new IllegalStateException(String.join(" ", command) + " hung");
+        }
+        return process.exitValue();
+    }
+}
