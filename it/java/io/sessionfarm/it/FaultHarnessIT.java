@@ -23,7 +23,9 @@ class FaultHarnessIT {
                 "short" + System.getProperty("sessionfarm.farmSuffix", ""), Duration.ofSeconds(210),
                 Duration.ofSeconds(15), 8);
         System.out.println(report.markdown());
-        assertEquals(5, report.faults().size(), "every kind of fault was injected: " + report.faults()
+        // In the PgBouncer cell PgBouncer points at one server, so the primary cannot fail over there.
+        int kinds = FaultHarness.Fault.values().length - (Boolean.getBoolean("sessionfarm.pgbouncer") ? 1 : 0);
+        assertEquals(kinds, report.faults().size(), "every kind of fault was injected: " + report.faults()
                 + " " + report.notInjected());
         assertEquals(0, report.lostWrites(), report.markdown());
         assertEquals(0, report.foreignData(), report.markdown());

@@ -46,13 +46,7 @@ public final class PostgresPair implements AutoCloseable {
      * returns once the standby has it ({@code synchronous_standby_names = '*'}).
      */
     public static PostgresPair start(String database, boolean synchronous) throws Exception {
-        Path bin;
-        try (Stream<Path> versions = Files.list(Path.of("/usr/lib/postgresql"))) {
-            bin = versions.map(v -> v.resolve("bin")).filter(b -> Files.isExecutable(b.resolve("initdb")))
-                    .max(Path::compareTo).orElse(null);
-        } catch (IOException e) {
-            bin = null;
-        }
+        Path bin = serverBin();
         Tools.require(bin == null ? Path.of("/usr/lib/postgresql/N/bin/initdb") : bin.resolve("initdb"),
                 "postgresql");
         // Outside the checkout: the postgres user must be able to reach it.
@@ -74,6 +68,20 @@ public final class PostgresPair implements AutoCloseable {
         return pair;
     }
 
+    /** Whether this machine has PostgreSQL's server programs to make a pair with. */
+    public static boolean available() {
+        return serverBin() != null;
+    }
+
+    private static Path serverBin() {
+        try (Stream<Path> versions = Files.list(Path.of("/usr/lib/postgresql"))) {
+            return versions.map(v -> v.resolve("bin")).filter(b -> Files.isExecutable(b.resolve("initdb")))
+                    .max(Path::compareTo).orElse(null);
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
     /**
      * pgjdbc's multi-host URL: both servers, and only the one that is primary taken. Host status
      * is rechecked every 2 s, not pgjdbc's 10, so a promoted standby is found soon.
@@ -93,8 +101,36 @@ public final class PostgresPair implements AutoCloseable {
 
     /** {@code kill -9} of the primary's postmaster: no shutdown, no last WAL sent. */
     public void killPrimary() throws Exception {
-        long pid = Long.parseLong(Files.readAllLines(primary.data().resolve("postmaster.pid")).get(0).trim());
-        run("kill", "-9", Long.toString(pid));
+        run("kill", "-9", Long.toString(postmaster(primary)));
+    }
+
+    /** {@code pg_ctl stop -m fast}: the primary ends its sessions and shuts down cleanly. */
+    public void stopPrimary() throws Exception {
+        pgCtl("stop", primary, "-m", "fast", "-w");
+    }
+
+    public void startPrimary() throws Exception {
+        pgCtl("start", primary, "-w");
+    }
+
+    /** Sends {@code signal} (STOP, CONT) to the primary's postmaster and every process it started. */
+    public void signalPrimary(String signal) throws Exception {
+        String pid = Long.toString(postmaster(primary));
+        run("pkill", "-" + signal, "-P", pid);
+        run("kill", "-" + signal, pid);
+    }
+
+    /** Whether the primary's postmaster runs. */
+    public boolean primaryRuns() {
+        try {
+            return ProcessHandle.of(postmaster(primary)).map(ProcessHandle::isAlive).orElse(false);
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    private static long postmaster(Cluster cluster) throws IOException {
+        return Long.parseLong(Files.readAllLines(cluster.data().resolve("postmaster.pid")).get(0).trim());
     }
 
     /**

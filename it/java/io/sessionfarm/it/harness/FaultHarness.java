@@ -25,6 +25,7 @@ import io.sessionfarm.it.Balancer;
 import io.sessionfarm.it.Client;
 import io.sessionfarm.it.Farm;
 import io.sessionfarm.it.PgBouncer;
+import io.sessionfarm.it.PostgresPair;
 import io.sessionfarm.store.TestDatabase;
 import io.sessionfarm.it.harness.ScriptedUser.Outcome;
 import io.sessionfarm.keys.KeyRing;
@@ -37,6 +38,8 @@ import io.sessionfarm.keys.MasterKey;
  * <ul>
  * <li>{@code kill -9} of a random node, then a restart;</li>
  * <li>PostgreSQL stopped and started; PostgreSQL paused with SIGSTOP and resumed with SIGCONT;</li>
+ * <li>the primary killed ({@code kill -9}), its synchronous standby promoted, and the old primary
+ * rebuilt as the new standby;</li>
  * <li>the token key rotated farm-wide, then a node restarted;</li>
  * <li>a rolling restart of every node.</li>
  * </ul>
@@ -49,7 +52,7 @@ import io.sessionfarm.keys.MasterKey;
  */
 public final class FaultHarness {
 
-    public enum Fault { KILL_NODE, STOP_DATABASE, PAUSE_DATABASE, ROTATE_KEY_AND_RESTART, ROLLING_RESTART }
+    public enum Fault { KILL_NODE, STOP_DATABASE, PAUSE_DATABASE, PRIMARY_FAILOVER, ROTATE_KEY_AND_RESTART, ROLLING_RESTART }
 
     public record Report(Duration duration, long requests, Map<Fault, Long> faults, Map<Outcome, Long> outcomes,
             long lostWrites, long foreignData, List<String> notInjected, Path directory) {
@@ -71,8 +74,10 @@ public final class FaultHarness {
     static String describe(Fault fault) {
         return switch (fault) {
             case KILL_NODE -> "`kill -9` of a random node, restarted 2 s later";
-            case STOP_DATABASE -> "PostgreSQL stopped (`pg_ctlcluster stop -m fast`) for 10 s, then started";
-            case PAUSE_DATABASE -> "PostgreSQL paused (SIGSTOP to every postgres process) for 10 s, then SIGCONT";
+            case STOP_DATABASE -> "PostgreSQL's primary stopped (`pg_ctl stop -m fast`) for 10 s, then started";
+            case PAUSE_DATABASE -> "PostgreSQL's primary paused (SIGSTOP to its processes) for 10 s, then SIGCONT";
+            case PRIMARY_FAILOVER -> "`kill -9` of the primary's postmaster, the standby promoted 2 s later, the old"
+                    + " primary rebuilt as the new synchronous standby";
             case ROTATE_KEY_AND_RESTART -> "token key rotated farm-wide, then a node restarted";
             case ROLLING_RESTART -> "rolling restart of every node";
         };
@@ -110,6 +115,9 @@ public final class FaultHarness {
     private final List<Plot.Marker> markers = new CopyOnWriteArrayList<>();
     private final Random random = new Random(20261122);
     private final long start = System.currentTimeMillis();
+    /** A primary and its synchronous standby made for this run; null in the PgBouncer cell. */
+    private final PostgresPair pair;
+    /** Otherwise the machine's own cluster, for stopping and pausing it; null if it is not local. */
     private final String cluster;
     /** HAProxy in front of the nodes for the roaming users, when it is installed. */
     private Process haproxy;
@@ -122,16 +130,20 @@ public final class FaultHarness {
     private FaultHarness(Path root, String name) throws Exception {
         this.root = root;
         this.directory = root.resolve("target/harness").resolve(name);
-        this.jdbcUrl = TestDatabase.fresh("harness_" + name);
+        // In the PgBouncer cell the nodes' pools go through PgBouncer, which points at one server: the
+        // machine's own, which the database faults stop and pause while PgBouncer keeps running.
+        // Elsewhere the harness makes a primary and a synchronous standby, which can also fail over.
+        boolean pgBouncer = Boolean.getBoolean("sessionfarm.pgbouncer");
+        this.pair = !pgBouncer && PostgresPair.available() ? PostgresPair.start("harness", true) : null;
+        this.cluster = pair == null ? localCluster() : null;
+        this.jdbcUrl = pair != null ? pair.url("harness") : TestDatabase.fresh("harness_" + name);
         TestDatabase.Server server = TestDatabase.server();
-        // In the PgBouncer cell the nodes' pools go through PgBouncer, which the database faults leave running.
-        String nodesUrl = Boolean.getBoolean("sessionfarm.pgbouncer") ? PgBouncer.through(jdbcUrl) : jdbcUrl;
-        this.farm = new Farm(Farm.Layout.of(root, directory), new Farm.Store(nodesUrl, jdbcUrl, server.user(),
-                server.password()));
+        String nodesUrl = pgBouncer ? PgBouncer.through(jdbcUrl) : jdbcUrl;
+        this.farm = new Farm(Farm.Layout.of(root, directory), pair != null ? new Farm.Store(jdbcUrl, "postgres", "")
+                : new Farm.Store(nodesUrl, jdbcUrl, server.user(), server.password()));
         for (Outcome outcome : Outcome.values()) {
             outcomes.put(outcome, new LongAdder());
         }
-        this.cluster = localCluster();
     }
 
     /** Runs the harness for {@code duration}, with a fault every {@code faultEvery}; writes its report under target/harness. */
@@ -144,6 +156,9 @@ public final class FaultHarness {
         } finally {
             harness.resumeDatabase();
             Runtime.getRuntime().removeShutdownHook(safety);
+            if (harness.pair != null) {
+                harness.pair.close();
+            }
         }
     }
 
@@ -271,8 +286,15 @@ public final class FaultHarness {
     // ---- faults --------------------------------------------------------------------------------
 
     private void inject(Fault fault) throws Exception {
-        if ((fault == Fault.STOP_DATABASE || fault == Fault.PAUSE_DATABASE) && cluster == null) {
-            String reason = describe(fault) + ": PostgreSQL is not a local cluster this harness can control";
+        String cannot = null;
+        if (fault == Fault.PRIMARY_FAILOVER && pair == null) {
+            cannot = Boolean.getBoolean("sessionfarm.pgbouncer") ? "PgBouncer points at one server, which a failover"
+                    + " would have to re-point it from" : "PostgreSQL's server programs are not installed here";
+        } else if ((fault == Fault.STOP_DATABASE || fault == Fault.PAUSE_DATABASE) && pair == null && cluster == null) {
+            cannot = "PostgreSQL is not a local cluster this harness can control";
+        }
+        if (cannot != null) {
+            String reason = describe(fault) + ": " + cannot;
             if (!notInjected.contains(reason)) {
                 notInjected.add(reason);
             }
@@ -290,9 +312,17 @@ public final class FaultHarness {
             }
             case STOP_DATABASE -> {
                 storeFault.set(true);
-                run("pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "stop", "-m", "fast");
+                if (pair != null) {
+                    pair.stopPrimary();
+                } else {
+                    run("pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "stop", "-m", "fast");
+                }
                 pause(10_000);
-                run("pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "start");
+                if (pair != null) {
+                    pair.startPrimary();
+                } else {
+                    run("pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "start");
+                }
                 awaitDatabase();
                 awaitNodesBackOnStore();
                 storeFault.set(false);
@@ -304,6 +334,18 @@ public final class FaultHarness {
                 signalDatabase("CONT");
                 awaitNodesBackOnStore();
                 storeFault.set(false);
+            }
+            case PRIMARY_FAILOVER -> {
+                storeFault.set(true);
+                long killed = System.currentTimeMillis();
+                pair.killPrimary();
+                pause(2_000); // a failover manager's checks
+                pair.promoteStandby();
+                awaitNodesBackOnStore();
+                storeFault.set(false);
+                System.err.println(String.format(Locale.ROOT, "[%5.0f s] every node back on the store %d ms after the"
+                        + " kill", seconds(), System.currentTimeMillis() - killed));
+                pair.rebuildStandby();
             }
             case ROTATE_KEY_AND_RESTART -> {
                 rotateTokenKey();
@@ -355,18 +397,25 @@ public final class FaultHarness {
         }
     }
 
-    private void signalDatabase(String signal) throws IOException, InterruptedException {
-        run("pkill", "-" + signal, "-u", "postgres", "-x", "postgres");
+    private void signalDatabase(String signal) throws Exception {
+        if (pair != null) {
+            pair.signalPrimary(signal);
+        } else {
+            run("pkill", "-" + signal, "-u", "postgres", "-x", "postgres");
+        }
     }
 
     /** Never leave PostgreSQL paused or stopped, whatever happened. */
     private void resumeDatabase() {
-        if (cluster == null) {
-            return;
-        }
         try {
-            signalDatabase("CONT");
-            run("pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "start");
+            if (pair != null) {
+                if (pair.primaryRuns()) {
+                    signalDatabase("CONT");
+                }
+            } else if (cluster != null) {
+                signalDatabase("CONT");
+                run("pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "start");
+            }
         } catch (Exception e) {
             // best effort; start fails harmlessly when it is running
         }
