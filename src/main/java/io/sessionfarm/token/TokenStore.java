@@ -24,7 +24,8 @@ final class TokenStore implements FamilyStore {
      * of its session's row (null if there is none), which the Manager would otherwise read next.
      */
     record Family(byte[] family, String sessionId, byte[] tokenId, long generation, long issuedAt,
-            byte[] previousTokenId, long previousUntil, long createdAt, long now, Stamp stamp, long currentUsedAt) {
+            byte[] previousTokenId, long previousUntil, long createdAt, long now, Stamp stamp, long currentUsedAt,
+            byte[] olderTokenId, long olderUntil) {
 
         Token current(int keyId) {
             return new Token(family, tokenId, generation, issuedAt, sessionId, keyId);
@@ -33,7 +34,7 @@ final class TokenStore implements FamilyStore {
         /** The same token, now for the session's new id; the stamp is unknown. */
         Family renamed(String newSessionId) {
             return new Family(family, newSessionId, tokenId, generation, issuedAt, previousTokenId, previousUntil,
-                    createdAt, now, null, currentUsedAt);
+                    createdAt, now, null, currentUsedAt, olderTokenId, olderUntil);
         }
     }
 
@@ -46,7 +47,7 @@ final class TokenStore implements FamilyStore {
             WITH t AS (%s)
             SELECT t.family, t.session_id, t.token_id, t.generation, t.issued_at, t.previous_token_id,
                    coalesce(t.previous_until, 0), t.created_at, %s, s.version, s.last_access, s.expires_at,
-                   coalesce(t.current_used_at, 0)
+                   coalesce(t.current_used_at, 0), t.older_token_id, coalesce(t.older_until, 0)
               FROM t LEFT JOIN sessionfarm_session s ON s.app = t.app AND s.id = t.session_id""";
 
     private static final String READ = withStamp("""
@@ -57,12 +58,16 @@ final class TokenStore implements FamilyStore {
             RETURNING *""".formatted(NOW));
     /**
      * Rotates only the token that was presented, and only for the session sealed in it: a token
-     * from before a login, or a family row pointed at another session, rotates nothing.
+     * from before a login, or a family row pointed at another session, rotates nothing. A
+     * predecessor still inside its grace (only a hand-off rotates then) is kept as the older token,
+     * until the end of that grace.
      */
     private static final String ROTATE = """
             UPDATE sessionfarm_token
                SET previous_token_id = token_id, previous_until = %1$s + ?, token_id = ?, generation = generation + 1,
-                   issued_at = %1$s, current_used_at = CASE WHEN ? THEN %1$s END
+                   issued_at = %1$s, current_used_at = CASE WHEN ? THEN %1$s END,
+                   older_token_id = CASE WHEN previous_until >= %1$s THEN previous_token_id END,
+                   older_until = CASE WHEN previous_until >= %1$s THEN previous_until END
              WHERE app = ? AND family = ? AND token_id = ? AND session_id = ?""".formatted(NOW);
     private static final String ROTATE_ANY = withStamp(ROTATE + "\nRETURNING *");
     private static final String ROTATE_IF_DUE = withStamp(ROTATE + """
@@ -73,15 +78,12 @@ final class TokenStore implements FamilyStore {
     private static final String ROTATE_AT_LOGIN = withStamp("""
             UPDATE sessionfarm_token
                SET previous_token_id = NULL, previous_until = 0, token_id = ?, generation = generation + 1,
-                   issued_at = %s, current_used_at = NULL
+                   issued_at = %s, current_used_at = NULL, older_token_id = NULL, older_until = NULL
              WHERE app = ? AND family = ? AND token_id = ? AND session_id = ?
             RETURNING *""".formatted(NOW));
     private static final String FIRST_USE = """
-            UPDATE sessionfarm_token SET current_used_at = %1$s, last_used_at = %1$s
+            UPDATE sessionfarm_token SET current_used_at = %s
              WHERE app = ? AND family = ? AND token_id = ? AND current_used_at IS NULL""".formatted(NOW);
-    private static final String USED = """
-            UPDATE sessionfarm_token SET current_used_at = coalesce(current_used_at, %1$s), last_used_at = %1$s
-             WHERE app = ? AND family = ? AND token_id = ?""".formatted(NOW);
     private static final String REVOKE_SESSION = """
             WITH codes AS (DELETE FROM sessionfarm_handoff WHERE app = ? AND session_id = ?)
             DELETE FROM sessionfarm_token WHERE app = ? AND session_id = ?""";
@@ -89,7 +91,8 @@ final class TokenStore implements FamilyStore {
             DELETE FROM sessionfarm_token WHERE app = ? AND family = ?""";
     private static final String LOGGED_IN = """
             WITH kept AS (
-                UPDATE sessionfarm_token SET session_id = ?, previous_token_id = NULL, previous_until = 0
+                UPDATE sessionfarm_token SET session_id = ?, previous_token_id = NULL, previous_until = 0,
+                                             older_token_id = NULL, older_until = NULL
                  WHERE app = ? AND family = ? AND session_id = ?
                 RETURNING family),
             revoked AS (
@@ -101,8 +104,7 @@ final class TokenStore implements FamilyStore {
     private static final String CAP_FAMILIES = """
             DELETE FROM sessionfarm_token
              WHERE app = ? AND family IN (SELECT family FROM sessionfarm_token
-                                           WHERE app = ? AND session_id = ?
-                                           ORDER BY greatest(issued_at, last_used_at) DESC OFFSET ?)""";
+                                           WHERE app = ? AND session_id = ? ORDER BY issued_at DESC OFFSET ?)""";
     private static final String CREATE_HANDOFF = """
             INSERT INTO sessionfarm_handoff (code_hash, app, session_id, created_at, target, expires_at)
             VALUES (?, ?, ?, ?, ?, %s + ?)""".formatted(NOW);
@@ -155,15 +157,6 @@ final class TokenStore implements FamilyStore {
     Family rotateUsed(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis)
             throws SQLException {
         return one(ROTATE_ANY, graceMillis, next, true, app, family, expected, sessionId);
-    }
-
-    /**
-     * Marks the current token used, now, without a rotation: its predecessor then passes only for
-     * the race window, and the family counts as just used when the session's families are capped.
-     * False if {@code tokenId} is no longer current.
-     */
-    boolean used(byte[] family, byte[] tokenId) throws SQLException {
-        return update(USED, app, family, tokenId) > 0;
     }
 
     /**
@@ -271,7 +264,8 @@ final class TokenStore implements FamilyStore {
                 long version = rs.getLong(10);
                 Stamp stamp = rs.wasNull() ? null : Stamp.read(version, rs.getLong(11), rs.getLong(12), rs.getLong(9), now);
                 return new Family(rs.getBytes(1), rs.getString(2), rs.getBytes(3), rs.getLong(4), rs.getLong(5),
-                        rs.getBytes(6), rs.getLong(7), rs.getLong(8), rs.getLong(9), stamp, rs.getLong(13));
+                        rs.getBytes(6), rs.getLong(7), rs.getLong(8), rs.getLong(9), stamp, rs.getLong(13),
+                        rs.getBytes(14), rs.getLong(15));
             }
         }
     }

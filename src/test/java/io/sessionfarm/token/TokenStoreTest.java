@@ -1,5 +1,6 @@
 package io.sessionfarm.token;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -101,19 +102,31 @@ class TokenStoreTest {
 
     @Test
     void aSessionKeepsItsMostRecentlyUsedFamiliesOnly() throws Exception {
-        List<Family> families = new ArrayList<>();
+        List<byte[]> families = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
-            families.add(store.create(id(), "CAPPED", id(), 0));
+            byte[] family = id();
+            store.create(family, "CAPPED", id(), 0);
+            families.add(family);
             Thread.sleep(5);
         }
-        // The oldest family is still in use, without a rotation (a hand-off inside a grace).
-        assertTrue(store.used(families.get(0).family(), families.get(0).tokenId()));
-        assertFalse(store.used(families.get(1).family(), id()), "only the current token marks a family used");
         assertEquals(2, store.capFamilies("CAPPED", 3));
-        assertNotNull(store.read(families.get(0).family()), "used last, kept");
-        assertNull(store.read(families.get(1).family()));
-        assertNull(store.read(families.get(2).family()));
-        assertNotNull(store.read(families.get(4).family()));
+        assertNull(store.read(families.get(0)));
+        assertNull(store.read(families.get(1)));
+        assertNotNull(store.read(families.get(4)));
+    }
+
+    @Test
+    void aRotationInsideTheGraceKeepsThePredecessorAsTheOlderTokenUntilItsGraceEnds() throws Exception {
+        byte[] family = id();
+        Family first = store.create(family, "S4", id(), 0);
+        Family second = store.rotate(family, first.tokenId(), "S4", id(), 60_000);
+        assertNull(second.olderTokenId(), "a rotation after the grace keeps no older token");
+        Family third = store.rotateUsed(family, second.tokenId(), "S4", id(), 60_000); // a hand-off
+        assertArrayEquals(first.tokenId(), third.olderTokenId());
+        assertEquals(second.previousUntil(), third.olderUntil(), "until the end of its own grace");
+        assertTrue(third.currentUsedAt() > 0, "a hand-off's token counts as used at once");
+        Family loggedIn = store.rotateAtLogin(family, third.tokenId(), "S4", id());
+        assertNull(loggedIn.olderTokenId(), "nothing from before a login passes after it");
     }
 
     @Test

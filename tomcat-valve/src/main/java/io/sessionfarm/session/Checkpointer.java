@@ -127,10 +127,9 @@ final class Checkpointer {
                 // changes in and write on top of them under the row's lock, so this cannot lose again.
                 version = store.saveMerged(session.getIdInternal(), current -> {
                     if (current.version() < session.storedVersion()) {
-                        storeWentBack(session, delta, current);
-                    } else {
-                        merge(session, delta, current);
+                        return storeWentBack(session, delta, current);
                     }
+                    merge(session, delta, current);
                     return session.toCheckpoint(delta);
                 });
             }
@@ -156,12 +155,12 @@ final class Checkpointer {
      * stored row instead, or giving up on a version that no longer exists, would drop every change
      * since the writes the database lost.
      */
-    private void storeWentBack(FarmSession session, Delta delta, StoredSession current) {
+    private Checkpoint storeWentBack(FarmSession session, Delta delta, StoredSession current) {
         storeRollbacks.increment();
         manager.log().warn(FarmManager.messages.getString("farmManager.storeWentBack",
                 Sha256.forLog(session.getIdInternal()), Long.toString(current.version()),
                 Long.toString(session.storedVersion())));
-        session.rebaseOnto(current, delta);
+        return session.rewriteOver(current, delta);
     }
 
     /** Takes in what another node wrote and settles attributes both changed. */

@@ -208,12 +208,14 @@ public class FarmSession extends StandardSession implements CheckpointPolicy.Pro
 
     /**
      * The store holds an older version than this copy last wrote (it lost writes): {@code delta}
-     * becomes a rewrite of this copy on top of {@code stored}. Call under {@link #checkpointLock}.
+     * becomes a rewrite of this copy whole, returned as the checkpoint to write on top of
+     * {@code stored}. Nothing else changes before it is written ({@link #checkpointed}): if the
+     * write fails, the next checkpoint finds the older row again. Call under {@link #checkpointLock}.
      */
-    void rebaseOnto(StoredSession stored, Delta delta) {
-        storedVersion = stored.version();
-        changes.forgetStored();
+    Checkpoint rewriteOver(StoredSession stored, Delta delta) {
         changes.rewriteAll(attributes, stored.attributes().keySet(), delta);
+        return new Checkpoint(id, stored.version(), creationTime, thisAccessedTime, maxInactiveInterval,
+                delta.writes(), delta.removals());
     }
 
     /** The stored copy is gone or was renamed away: the next checkpoint writes everything anew. */

@@ -76,17 +76,12 @@ final class HandoffEndpoint {
                 exchange.answer(503, NOT_NOW);
                 return;
             }
-            Family current = exchange.family;
-            if (exchange.state == TokenState.CURRENT && current.now() <= current.previousUntil()) {
-                // Its predecessor's grace is open (this very request may have rotated it): another
-                // generation would turn a request still on its way with the predecessor into a
-                // reuse. Marked used instead, so the predecessor passes only for the race window.
-                store.used(current.family(), current.tokenId());
-            } else if (exchange.state == TokenState.CURRENT) {
+            if (exchange.state == TokenState.CURRENT) {
                 // Issuing a code is a rotation whose successor counts as used at once: whoever used
                 // a copy of this token to get a code has forked it, and the holder who goes on with
                 // the old token is refused within a second and caught as a reuse after the grace.
                 // (A parallel request that presented the predecessor changes nothing.)
+                Family current = exchange.family;
                 Family next = store.rotateUsed(current.family(), current.tokenId(), current.sessionId(),
                         RandomIds.newId(), settings.graceMillis());
                 if (next != null) {

@@ -59,7 +59,7 @@ final class SessionEvents {
         }
         if (row == null) {
             long now = System.currentTimeMillis();
-            row = new Family(family, id, tokenId, 0, now, null, 0, now, now, null, 0);
+            row = new Family(family, id, tokenId, 0, now, null, 0, now, now, null, 0, null, 0);
             memory.owe(row);
         }
         stats.tokensIssued.increment();

@@ -14,7 +14,8 @@ import io.sessionfarm.token.TokenStore.Family;
  * Decides what a presented token is worth. With the store: the current token passes (and rotates
  * when due, but never while its predecessor's grace is open); the immediate predecessor passes
  * inside the grace period and gets the same successor, unless its successor has been in use for
- * longer than the race window; any other token of the family is a reuse and revokes the session; a
+ * longer than the race window (so does the token before it, inside its own grace, when a hand-off
+ * rotated during that grace); any other token of the family is a reuse and revokes the session; a
  * token past the idle or absolute timeout closes it.
  * Without the store: an authentic token inside the idle timeout passes unverified, unless this
  * node knows better.
@@ -114,7 +115,10 @@ final class TokenVerifier {
                     return verdict;
                 }
                 row = store.read(token.family()); // a parallel request rotated first: look again
-            } else if (token.sameToken(row.previousTokenId()) && row.now() <= row.previousUntil()) {
+            } else if (token.sameToken(row.previousTokenId()) && row.now() <= row.previousUntil()
+                    || token.sameToken(row.olderTokenId()) && row.now() <= row.olderUntil()) {
+                // The older token too: a hand-off rotated inside the predecessor's grace, so a
+                // request that left before the browser had either newer token is two steps behind.
                 return predecessor(row);
             } else {
                 replayed(row, token);
@@ -141,7 +145,7 @@ final class TokenVerifier {
         }
         stats.acceptedWhileStoreDown.increment();
         Family claimed = new Family(token.family(), token.sessionId(), token.tokenId(), token.generation(),
-                token.issuedAt(), null, 0, 0, System.currentTimeMillis(), null, 0);
+                token.issuedAt(), null, 0, 0, System.currentTimeMillis(), null, 0, null, 0);
         return new Verdict(claimed, TokenState.UNVERIFIED, false);
     }
 

@@ -45,9 +45,11 @@ final class FarmTls implements TlsSharing {
 
     private volatile Database database;
     private ScheduledExecutorService maintenance;
-    /** How often the ring and the table are looked after while the store answers. */
-    private long maintenanceMillis;
+    /** How often the ring and the table are looked after while the store answers (and a ring that failed is retried). */
+    private long maintenanceNanos;
+    /** System.nanoTime() of the next look: unmoved by wall-clock steps. */
     private long nextMaintenance;
+    private boolean ringFailed;
     private ObjectName objectName;
 
     FarmTls(TlsSettings settings, String connector) {
@@ -81,8 +83,8 @@ final class FarmTls implements TlsSharing {
             stop();
             throw e;
         }
-        maintenanceMillis = Math.clamp(settings.ticketKeyRotationSeconds() * 1000 / 20, 1000, 10_000);
-        nextMaintenance = System.currentTimeMillis() + maintenanceMillis;
+        maintenanceNanos = TimeUnit.MILLISECONDS.toNanos(Math.clamp(settings.ticketKeyRotationSeconds() * 1000 / 20, 1000, 10_000));
+        nextMaintenance = System.nanoTime() + maintenanceNanos;
         // Every back-off, so that a store that went away (a failover) is back within a second or two.
         maintenance.scheduleWithFixedDelay(this::maintain, StoreGate.BACKOFF_MILLIS, StoreGate.BACKOFF_MILLIS,
                 TimeUnit.MILLISECONDS);
@@ -114,13 +116,18 @@ final class FarmTls implements TlsSharing {
         }
     }
 
-    /** Looks after the ring and the table when due, and probes a store that is down once per back-off. */
+    /**
+     * Looks after the ring and the table when due, and probes a store that is down once per
+     * back-off; a ring that could not be used is tried again at the slower pace only.
+     */
     private void maintain() {
-        boolean due = gate.isDown() ? gate.probeDue() : System.currentTimeMillis() >= nextMaintenance;
+        long now = System.nanoTime();
+        boolean due = gate.isDown() && !ringFailed ? gate.probeDue() : now - nextMaintenance >= 0;
         if (!due) {
             return;
         }
-        nextMaintenance = System.currentTimeMillis() + maintenanceMillis;
+        nextMaintenance = now + maintenanceNanos;
+        ringFailed = false;
         try {
             if (!keys.joined()) {
                 connect();
@@ -133,6 +140,7 @@ final class FarmTls implements TlsSharing {
         } catch (SQLException e) {
             gate.failed(e);
         } catch (GeneralSecurityException | RuntimeException e) {
+            ringFailed = true;
             log.error(sm.getString("farmTls.ringUnusable", connector, e.getMessage()));
         }
     }

@@ -27,6 +27,8 @@ final class InMemoryFamilies implements FamilyStore {
         long previousUntil;
         long createdAt;
         long currentUsedAt;
+        byte[] olderTokenId;
+        long olderUntil;
     }
 
     /** The database's clock. */
@@ -82,6 +84,9 @@ final class InMemoryFamilies implements FamilyStore {
         if (row == null || !Arrays.equals(row.tokenId, expected) || !row.sessionId.equals(sessionId)) {
             return null;
         }
+        boolean inGrace = row.previousTokenId != null && row.previousUntil >= now;
+        row.olderTokenId = inGrace ? row.previousTokenId : null;
+        row.olderUntil = inGrace ? row.previousUntil : 0;
         row.previousTokenId = row.tokenId;
         row.previousUntil = now + graceMillis;
         row.tokenId = next;
@@ -124,6 +129,6 @@ final class InMemoryFamilies implements FamilyStore {
 
     private Family snapshot(byte[] family, Row row) {
         return new Family(family.clone(), row.sessionId, row.tokenId, row.generation, row.issuedAt, row.previousTokenId,
-                row.previousUntil, row.createdAt, now, null, row.currentUsedAt);
+                row.previousUntil, row.createdAt, now, null, row.currentUsedAt, row.olderTokenId, row.olderUntil);
     }
 }

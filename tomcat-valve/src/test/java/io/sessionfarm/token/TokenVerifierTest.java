@@ -235,6 +235,35 @@ class TokenVerifierTest {
         assertEquals(List.of(SESSION), store.revokedSessions);
     }
 
+    /**
+     * A hand-off code rotates even inside the grace (so a thief who uses a copy to get one forks
+     * it), which leaves a request still on its way with the predecessor two generations back: it
+     * passes like a predecessor, within the race window after the code's token, and is refused,
+     * not revoked, after it, until its own grace is over.
+     */
+    @Test
+    void aTokenTwoGenerationsBackAfterAHandOffInsideTheGraceIsTreatedAsAPredecessor() throws Exception {
+        Token first = issued(ROTATE_AFTER);
+        Family second = verifier.verify(first).family(); // rotated: first is the predecessor
+        store.now += 5;
+        // The hand-off: a rotation whose successor counts as used at once (TokenStore.rotateUsed).
+        Family third = store.rotate(first.family(), second.tokenId(), SESSION, RandomIds.newId(), GRACE);
+        store.row(first.family()).currentUsedAt = store.now;
+        store.now += 5;
+        Verdict queued = verifier.verify(first);
+        assertEquals(TokenState.PREDECESSOR, queued.state(), "the queued request keeps the session");
+        assertArrayEquals(third.tokenId(), queued.family().tokenId(), "and gets the newest token");
+
+        store.now += TokenVerifier.RACE_MILLIS + 1;
+        assertFalse(verifier.verify(first).passes(), "late: refused");
+        assertTrue(store.revokedSessions.isEmpty(), "but not taken for a reuse inside its grace");
+        assertEquals(1, stats.rejectedLatePredecessor.sum());
+
+        store.now += GRACE;
+        assertFalse(verifier.verify(first).passes());
+        assertEquals(List.of(SESSION), store.revokedSessions, "after its grace it is a reuse");
+    }
+
     @Test
     void theIdleTimeoutClosesTheSession() throws Exception {
         Token token = issued(IDLE + 1);
@@ -320,7 +349,7 @@ class TokenVerifierTest {
     void aFamilyMadeWhileTheStoreWasDownIsWrittenWhenItsTokenIsFirstChecked() throws Exception {
         byte[] family = RandomIds.newId();
         long now = store.now;
-        Family owed = new Family(family, SESSION, RandomIds.newId(), 0, now, null, 0, now, now, null, 0);
+        Family owed = new Family(family, SESSION, RandomIds.newId(), 0, now, null, 0, now, now, null, 0, null, 0);
         memory.owe(owed);
         Verdict verdict = verifier.verify(owed.current(PRIMARY));
         assertEquals(TokenState.CURRENT, verdict.state());
