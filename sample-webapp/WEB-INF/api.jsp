@@ -90,6 +90,17 @@
             list.add(value);
             reply.put(name, list);
         }
+        case "/checkout" -> {
+            // The shop's checkout: the cart becomes an order and is emptied.
+            session = request.getSession();
+            @SuppressWarnings("unchecked")
+            List<String> cart = (List<String>) session.getAttribute("cart");
+            Integer orders = (Integer) session.getAttribute("orders");
+            session.setAttribute("orders", orders == null ? 1 : orders + 1);
+            session.removeAttribute("cart");
+            reply.put("user", session.getAttribute("user"));
+            reply.put("ordered", cart == null ? List.of() : cart);
+        }
         case "/incr" -> {
             // Read, add one, write back: two nodes doing this to different attributes must not lose any.
             session = request.getSession();

@@ -12,8 +12,9 @@ import io.sessionfarm.it.harness.FaultHarness;
 
 /**
  * The short run of the fault harness: three and a half minutes, every kind of fault at least once;
- * in the Tomcat 11 cell, and in the PgBouncer cell through PgBouncer. The long run is
- * {@code it/run-harness 30}; its results are in docs/reliability.md.
+ * in the Tomcat 11 cell, and in the PgBouncer cell through PgBouncer. Its users keep one growing
+ * cart each (the workload of every earlier run); the shop workload, with checkouts and logouts,
+ * is the long run's ({@code it/run-harness 30}), whose results are in docs/reliability.md.
  */
 class FaultHarnessIT {
 
@@ -21,7 +22,7 @@ class FaultHarnessIT {
     void underEveryFaultNoAcknowledgedWriteIsLostAndNobodySeesAnotherUsersData() throws Exception {
         FaultHarness.Report report = FaultHarness.run(FarmTestBase.ROOT,
                 "short" + System.getProperty("sessionfarm.farmSuffix", ""), Duration.ofSeconds(210),
-                Duration.ofSeconds(15), 8);
+                Duration.ofSeconds(15), 8, FaultHarness.Workload.GROWING_CART);
         System.out.println(report.markdown());
         // In the PgBouncer cell PgBouncer points at one server, so the primary cannot fail over there.
         int kinds = FaultHarness.Fault.values().length - (Boolean.getBoolean("sessionfarm.pgbouncer") ? 1 : 0);

@@ -133,6 +133,35 @@ class StoreOutageIT extends FarmTestBase {
         runOutage(proxy::pause, "hung");
     }
 
+    /**
+     * A login while the store is down: the session gets its new id, and the browser a token for
+     * it (a family written when the store returns). Before, the token valve kept the old id's
+     * token, so the browser's next request named an id that no longer existed and the user was
+     * logged out at once; the fault harness's shop workload found it.
+     */
+    @Test
+    void aLoginWhileTheStoreIsDownKeepsTheUserLoggedIn() throws Exception {
+        Client user = new Client();
+        user.get(nodes.get(0), "/api/set?name=item&value=teapot");
+        String beforeLogin = user.token();
+        proxy.refuse();
+        try {
+            user.get(nodes.get(0), "/api/get"); // the node finds the store down
+            assertEquals(200, user.get(nodes.get(0), "/api/login?value=alice").status());
+            String during = user.get(nodes.get(0), "/api/get").body();
+            assertTrue(during.contains("\"user\":\"alice\"") && during.contains("\"item\":\"teapot\""),
+                    "still logged in, with the session's data: " + during);
+        } finally {
+            proxy.restore();
+        }
+        awaitCaughtUp();
+        String after = user.get(nodes.get(1), "/api/get").body();
+        assertTrue(after.contains("\"user\":\"alice\"") && after.contains("\"item\":\"teapot\""),
+                "the other node serves the logged-in session once the store is back: " + after);
+        String old = user.withCookie(Client.TOKEN_COOKIE, beforeLogin).get(nodes.get(1), "/api/get").body();
+        assertTrue(old.contains("\"session\":false"), "a token from before the login opens nothing: " + old);
+    }
+
     private static int count(String text, String needle) {
         Matcher m = Pattern.compile(Pattern.quote(needle)).matcher(text);
         int n = 0;

@@ -100,6 +100,7 @@ public final class FaultHarness {
     private static final long SAMPLE_MILLIS = 5000;
 
     private final Path root;
+    private final Workload workload;
     private final Path directory;
     private final Farm farm;
     private final String jdbcUrl;
@@ -124,11 +125,13 @@ public final class FaultHarness {
     private Farm.Node front;
 
     /** One point of the time series: requests and errors in the interval, memory, table sizes. */
-    record Sample(double seconds, double requestsPerSecond, long errors, long[] rssKb, long[] heapKb, long tableKb) {
+    record Sample(double seconds, double requestsPerSecond, long errors, long[] rssKb, long[] heapKb, long tableKb,
+            long deadRows) {
     }
 
-    private FaultHarness(Path root, String name) throws Exception {
+    private FaultHarness(Path root, String name, Workload workload) throws Exception {
         this.root = root;
+        this.workload = workload;
         this.directory = root.resolve("target/harness").resolve(name);
         // In the PgBouncer cell the nodes' pools go through PgBouncer, which points at one server: the
         // machine's own, which the database faults stop and pause while PgBouncer keeps running.
@@ -146,9 +149,18 @@ public final class FaultHarness {
         }
     }
 
+    /** What the scripted users do. */
+    public enum Workload {
+        /** Carts of 1 to 12 items, emptied at checkout; a third of the shoppers then log out and return. */
+        SHOP,
+        /** One cart per user that only grows: one ever-growing attribute, the store's worst case. */
+        GROWING_CART
+    }
+
     /** Runs the harness for {@code duration}, with a fault every {@code faultEvery}; writes its report under target/harness. */
-    public static Report run(Path root, String name, Duration duration, Duration faultEvery, int users) throws Exception {
-        FaultHarness harness = new FaultHarness(root, name);
+    public static Report run(Path root, String name, Duration duration, Duration faultEvery, int users,
+            Workload workload) throws Exception {
+        FaultHarness harness = new FaultHarness(root, name, workload);
         Thread safety = new Thread(harness::resumeDatabase);
         Runtime.getRuntime().addShutdownHook(safety);
         try {
@@ -177,7 +189,7 @@ public final class FaultHarness {
         List<ScriptedUser> users = new ArrayList<>();
         List<Thread> threads = new ArrayList<>();
         for (int u = 0; u < userCount; u++) {
-            ScriptedUser user = new ScriptedUser("user" + u, u % 2 == 0, u % NODES);
+            ScriptedUser user = new ScriptedUser("user" + u, u % 2 == 0, u % NODES, workload == Workload.GROWING_CART);
             users.add(user);
             Thread thread = new Thread(() -> drive(user), "harness-" + user.name);
             thread.start();
@@ -478,8 +490,9 @@ public final class FaultHarness {
                 rss[i] = pid < 0 ? -1 : rssKb(pid);
                 heap[i] = pid < 0 ? -1 : heapKb(pid);
             }
+            long[] tables = storeFault.get() ? new long[] {-1, -1} : tables();
             samples.add(new Sample(seconds(), (total - lastRequests) * 1000.0 / SAMPLE_MILLIS, errors - lastErrors, rss,
-                    heap, storeFault.get() ? -1 : tableKb()));
+                    heap, tables[0], tables[1]));
             lastRequests = total;
             lastErrors = errors;
         }
@@ -511,16 +524,22 @@ public final class FaultHarness {
         }
     }
 
-    private long tableKb() {
+    /** The sessionfarm tables' size in KB (with indexes and TOAST) and their dead rows (TOAST's too); -1 if unknown. */
+    private long[] tables() {
         try (Connection c = TestDatabase.connect(jdbcUrl); Statement st = c.createStatement()) {
             st.setQueryTimeout(2);
-            try (ResultSet rs = st.executeQuery("SELECT sum(pg_total_relation_size(c.oid)) / 1024 FROM pg_class c"
-                    + " WHERE c.relname LIKE 'sessionfarm%' AND c.relkind = 'r'")) {
+            try (ResultSet rs = st.executeQuery("""
+                    SELECT (SELECT sum(pg_total_relation_size(oid)) / 1024 FROM pg_class
+                             WHERE relname LIKE 'sessionfarm%' AND relkind = 'r'),
+                           (SELECT sum(n_dead_tup) FROM pg_stat_all_tables
+                             WHERE relid IN (SELECT oid FROM pg_class WHERE relname LIKE 'sessionfarm%' AND relkind = 'r'
+                                             UNION SELECT reltoastrelid FROM pg_class
+                                              WHERE relname LIKE 'sessionfarm%' AND relkind = 'r'))""")) {
                 rs.next();
-                return rs.getLong(1);
+                return new long[] {rs.getLong(1), rs.getLong(2)};
             }
         } catch (java.sql.SQLException e) {
-            return -1;
+            return new long[] {-1, -1};
         }
     }
 
@@ -532,7 +551,7 @@ public final class FaultHarness {
         for (int i = 1; i <= NODES; i++) {
             csv.append(",heap_kb_node").append(i);
         }
-        csv.append(",sessionfarm_tables_kb\n");
+        csv.append(",sessionfarm_tables_kb,sessionfarm_dead_rows\n");
         for (Sample s : samples) {
             csv.append(String.format(Locale.ROOT, "%.0f,%.1f,%d", s.seconds(), s.requestsPerSecond(), s.errors()));
             for (long v : s.rssKb()) {
@@ -541,7 +560,7 @@ public final class FaultHarness {
             for (long v : s.heapKb()) {
                 csv.append(',').append(v);
             }
-            csv.append(',').append(s.tableKb()).append('\n');
+            csv.append(',').append(s.tableKb()).append(',').append(s.deadRows()).append('\n');
         }
         Files.writeString(directory.resolve("samples.csv"), csv);
         StringBuilder faultsCsv = new StringBuilder("seconds,fault\n");
@@ -561,12 +580,17 @@ public final class FaultHarness {
         }
     }
 
-    /** {@code FaultHarness ROOT MINUTES [USERS]}: the long run; its report lands in target/harness/long/. */
+    /**
+     * {@code FaultHarness ROOT MINUTES [USERS] [shop|growing-cart]}: the long run; its report lands in
+     * target/harness/long/ (long-growing-cart/ for the worst case).
+     */
     public static void main(String[] args) throws Exception {
         Path root = Path.of(args[0]).toAbsolutePath();
         int minutes = Integer.parseInt(args[1]);
         int users = args.length > 2 ? Integer.parseInt(args[2]) : 12;
-        Report report = run(root, "long", Duration.ofMinutes(minutes), Duration.ofSeconds(60), users);
+        Workload workload = args.length > 3 && args[3].equals("growing-cart") ? Workload.GROWING_CART : Workload.SHOP;
+        Report report = run(root, workload == Workload.SHOP ? "long" : "long-growing-cart", Duration.ofMinutes(minutes),
+                Duration.ofSeconds(60), users, workload);
         System.out.println(report.markdown());
         System.out.println("samples, faults and plot: " + report.directory());
         System.exit(report.lostWrites() == 0 && report.foreignData() == 0 ? 0 : 1);

@@ -13,7 +13,7 @@ import java.util.function.ToDoubleFunction;
 
 import javax.imageio.ImageIO;
 
-/** The harness run as a PNG: throughput, errors and memory over time, with the faults marked. */
+/** The harness run as a PNG: throughput, errors, memory and the tables over time, with the faults marked. */
 final class Plot {
 
     record Marker(double seconds, String label) {
@@ -30,7 +30,7 @@ final class Plot {
     }
 
     static void write(Path file, List<FaultHarness.Sample> samples, List<Marker> markers, int nodes) throws IOException {
-        int height = TOP + 3 * (PANEL + 40) + 20;
+        int height = TOP + 4 * (PANEL + 40) + 20;
         BufferedImage image = new BufferedImage(WIDTH, height, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = image.createGraphics();
         g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
@@ -54,6 +54,11 @@ final class Plot {
             colors.add(NODE_COLORS[i % NODE_COLORS.length]);
         }
         panel(g, y, "RSS MB per node (blue, orange, green)", samples, span, markers, rss, colors);
+        y += PANEL + 40;
+        panel(g, y, "sessionfarm tables: MB with indexes and TOAST (purple), dead rows / 1000 (brown)", samples, span,
+                markers, List.of(s -> s.tableKb() < 0 ? Double.NaN : s.tableKb() / 1024.0,
+                        s -> s.deadRows() < 0 ? Double.NaN : s.deadRows() / 1000.0),
+                List.of(new Color(0x9467bd), new Color(0x8c564b)));
         g.dispose();
         ImageIO.write(image, "png", file.toFile());
     }

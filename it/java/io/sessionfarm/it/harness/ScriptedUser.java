@@ -12,8 +12,12 @@ import io.sessionfarm.it.Client;
 import io.sessionfarm.it.Farm;
 
 /**
- * One scripted user: logs in, adds items to its cart, and checks every reply against what it was
- * told before. Its items are named after it, so a reply holding another user's item is caught.
+ * One scripted shopper: logs in, adds items to its cart, checks out (the cart becomes an order
+ * and is emptied), and now and then logs out and comes back as a new session, so that carts stay
+ * small and sessions come and go as in a shop. With {@code growingCart} it never checks out: one
+ * ever-growing attribute, the worst case for the store. Every reply is checked against what the
+ * user was told before; its items are named after it, so a reply holding another user's item is
+ * caught.
  */
 public final class ScriptedUser {
 
@@ -21,11 +25,21 @@ public final class ScriptedUser {
     public enum Outcome { OK, UNREACHABLE, SERVER_ERROR, OTHER_STATUS, NEW_SESSION, LOST_WRITES, FOREIGN_DATA }
 
     private static final Pattern CART = Pattern.compile("\"cart\":\\[([^\\]]*)\\]");
+    private static final Pattern ORDERED = Pattern.compile("\"ordered\":\\[([^\\]]*)\\]");
+    /** A shopper's cart holds 1 to this many items before checkout. */
+    private static final int MAX_CART = 12;
     private static final Pattern USER = Pattern.compile("\"user\":\"([^\"]*)\"");
 
     final String name;
     final boolean roaming;
+    private final boolean growingCart;
+    private final java.util.Random random;
+    private int cartSize;
+    private boolean leaving;
     private final Client client = new Client();
+    /** The last replies, printed the first time this user sees something wrong: what led to it. */
+    private final java.util.ArrayDeque<String> recent = new java.util.ArrayDeque<>();
+    private boolean told;
     /** Items the farm acknowledged, in order: each must be in every later reply. */
     private final List<String> acknowledged = new ArrayList<>();
     /** Items sent whose reply never came: they may or may not have been applied. */
@@ -35,13 +49,19 @@ public final class ScriptedUser {
     int home;
     long lostWrites;
 
-    ScriptedUser(String name, boolean roaming, int home) {
+    ScriptedUser(String name, boolean roaming, int home, boolean growingCart) {
         this.name = name;
         this.roaming = roaming;
         this.home = home;
+        this.growingCart = growingCart;
+        this.random = new java.util.Random(name.hashCode());
+        this.cartSize = 1 + random.nextInt(MAX_CART);
     }
 
-    /** One step against {@code node}: log in if needed, else add an item (every 5th step: read back). */
+    /**
+     * One step against {@code node}: log in if needed; a shopper whose cart is full checks out, and
+     * one in three then logs out; else add an item (every 5th step: read the cart back).
+     */
     Outcome step(Farm.Node node) {
         try {
             if (!loggedIn) {
@@ -50,9 +70,22 @@ public final class ScriptedUser {
                     return status(reply.status());
                 }
                 loggedIn = true;
-                acknowledged.clear();
-                maybe.clear();
+                acknowledged.clear(); // a new session's cart is empty
                 return Outcome.OK;
+            }
+            if (leaving) {
+                // Items of this session may still show if the logout's reply is lost and it lives on.
+                maybe.addAll(acknowledged);
+                Client.Reply reply = client.get(node, "/api/invalidate");
+                if (reply.status() != 200) {
+                    return status(reply.status());
+                }
+                leaving = false;
+                loggedIn = false;
+                return Outcome.OK;
+            }
+            if (!growingCart && acknowledged.size() >= cartSize) {
+                return checkout(node);
             }
             boolean write = ++sequence % 5 != 0;
             String item = name + "-" + sequence;
@@ -60,6 +93,7 @@ public final class ScriptedUser {
                 maybe.add(item);
             }
             Client.Reply reply = client.get(node, write ? "/api/append?name=cart&value=" + item : "/api/get");
+            note(node, write ? "append " + item : "get", reply);
             if (reply.status() != 200) {
                 return status(reply.status());
             }
@@ -72,6 +106,68 @@ public final class ScriptedUser {
         }
     }
 
+    /** The order must hold every item acknowledged, and only this user's; the cart is empty after. */
+    private Outcome checkout(Farm.Node node) throws IOException, InterruptedException {
+        List<String> expected = new ArrayList<>(acknowledged);
+        // Until the reply comes, the cart may have been emptied or not: its items are allowed, not required.
+        maybe.addAll(acknowledged);
+        acknowledged.clear();
+        Client.Reply reply = client.get(node, "/api/checkout");
+        note(node, "checkout", reply);
+        if (reply.status() != 200) {
+            return status(reply.status());
+        }
+        Matcher user = USER.matcher(reply.body());
+        if (user.find() && !user.group(1).equals(name)) {
+            return Outcome.FOREIGN_DATA;
+        }
+        List<String> ordered = items(ORDERED, reply.body());
+        for (String item : ordered) {
+            if (!item.startsWith(name + "-") || !maybe.contains(item)) {
+                tell("an order with an item it never sent: " + item);
+                return Outcome.FOREIGN_DATA;
+            }
+        }
+        acknowledged.clear();
+        maybe.clear();
+        cartSize = 1 + random.nextInt(MAX_CART);
+        leaving = random.nextInt(3) == 0;
+        expected.removeAll(ordered);
+        if (!expected.isEmpty()) {
+            tell("an order without acknowledged items " + expected);
+            lostWrites += expected.size();
+            return Outcome.LOST_WRITES;
+        }
+        return Outcome.OK;
+    }
+
+    private void note(Farm.Node node, String step, Client.Reply reply) {
+        recent.addLast(java.time.LocalTime.now() + " " + node.name() + " " + step + " -> " + reply.status() + " "
+                + reply.body().strip());
+        if (recent.size() > 14) {
+            recent.removeFirst();
+        }
+    }
+
+    private void tell(String what) {
+        if (!told) {
+            told = true;
+            System.err.println(name + " saw " + what + "; acknowledged " + acknowledged + ", maybe " + maybe
+                    + "; its last replies:\n  " + String.join("\n  ", recent));
+        }
+    }
+
+    private static List<String> items(Pattern list, String body) {
+        List<String> items = new ArrayList<>();
+        Matcher matcher = list.matcher(body);
+        if (matcher.find() && !matcher.group(1).isEmpty()) {
+            for (String quoted : matcher.group(1).split(",")) {
+                items.add(quoted.replace("\"", ""));
+            }
+        }
+        return items;
+    }
+
     private static Outcome status(int status) {
         return status >= 500 ? Outcome.SERVER_ERROR : Outcome.OTHER_STATUS;
     }
@@ -82,15 +178,10 @@ public final class ScriptedUser {
         if (owner != null && !owner.equals(name)) {
             return Outcome.FOREIGN_DATA;
         }
-        List<String> items = new ArrayList<>();
-        Matcher cart = CART.matcher(body);
-        if (cart.find() && !cart.group(1).isEmpty()) {
-            for (String quoted : cart.group(1).split(",")) {
-                items.add(quoted.replace("\"", ""));
-            }
-        }
+        List<String> items = items(CART, body);
         for (String item : items) {
             if (!item.startsWith(name + "-") || !(acknowledged.contains(item) || maybe.contains(item) || item.equals(written))) {
+                tell("an item it never sent: " + item);
                 return Outcome.FOREIGN_DATA; // another user's item, or one this user never sent
             }
         }
@@ -107,6 +198,7 @@ public final class ScriptedUser {
             loggedIn = false;
         }
         if (!missing.isEmpty()) {
+            tell("acknowledged items missing " + missing);
             lostWrites += missing.size();
             return Outcome.LOST_WRITES;
         }

@@ -76,34 +76,56 @@ final class SessionEvents {
      */
     void idChanged(Session session, String oldId, Exchange exchange) {
         String newId = session.getIdInternal();
-        if (!gate.open()) {
-            if (log.isDebugEnabled()) {
-                log.debug(sm.getString("sessionEvents.keepOldId", app));
-            }
-            return;
-        }
-        try {
-            // The family of this request follows the login if it belongs to the session as it was
-            // (the database decides: a second login racing the first finds it moved already).
-            byte[] keep = exchange != null && exchange.family != null ? exchange.family.family() : null;
-            if (!store.loggedIn(oldId, newId, keep)) {
-                return;
-            }
-            if (exchange.cookieValue != null) {
-                // This response already carries a new token: seal it again with the new id rather
-                // than rotate twice, which would turn the browser's parallel requests into replays.
-                exchange.family = exchange.family.renamed(newId);
-                cookie.send(exchange, exchange.family);
-            } else {
-                Family next = store.rotateAtLogin(exchange.family.family(), exchange.family.tokenId(), newId,
-                        RandomIds.newId());
-                if (next != null) {
-                    stats.tokensRotated.increment();
-                    exchange.accept(next, exchange.state, true);
+        if (gate.open()) {
+            try {
+                // The family of this request follows the login if it belongs to the session as it
+                // was (the database decides: a second login racing the first finds it moved already).
+                byte[] keep = exchange != null && exchange.family != null ? exchange.family.family() : null;
+                if (!store.loggedIn(oldId, newId, keep)) {
+                    return;
                 }
+                if (exchange.cookieValue != null) {
+                    // This response already carries a new token: seal it again with the new id rather
+                    // than rotate twice, which would turn the browser's parallel requests into replays.
+                    exchange.family = exchange.family.renamed(newId);
+                    cookie.send(exchange, exchange.family);
+                } else {
+                    Family next = store.rotateAtLogin(exchange.family.family(), exchange.family.tokenId(), newId,
+                            RandomIds.newId());
+                    if (next != null) {
+                        stats.tokensRotated.increment();
+                        exchange.accept(next, exchange.state, true);
+                    }
+                }
+                return;
+            } catch (SQLException e) {
+                gate.failed(e);
             }
-        } catch (SQLException e) {
-            gate.failed(e);
+        }
+        loginWhileDown(oldId, newId, exchange);
+    }
+
+    /**
+     * The store cannot move the family now. The browser that logged in gets a family of its own
+     * for the new id, written when the store is back, when every family of the old id is revoked;
+     * this node refuses the old id's tokens from now on. (Keeping the old token would send the
+     * browser's next request to an id that no longer exists: logged out at once.)
+     */
+    private void loginWhileDown(String oldId, String newId, Exchange exchange) {
+        memory.oweRevocation(oldId);
+        if (exchange != null && exchange.family != null && oldId.equals(exchange.family.sessionId())) {
+            long now = System.currentTimeMillis();
+            // The absolute lifetime carries over when this node knows when it began (an unverified
+            // token does not say); otherwise it starts again at this login.
+            long createdAt = exchange.family.createdAt() > 0 ? exchange.family.createdAt() : now;
+            Family row = new Family(RandomIds.newId(), newId, RandomIds.newId(), 0, now, null, 0, createdAt, now,
+                    null, 0, null, 0);
+            memory.owe(row);
+            stats.tokensIssued.increment();
+            exchange.accept(row, TokenState.ISSUED, true);
+        }
+        if (log.isDebugEnabled()) {
+            log.debug(sm.getString("sessionEvents.loginWhileDown", app));
         }
     }
 
