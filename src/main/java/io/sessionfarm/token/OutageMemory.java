@@ -73,6 +73,22 @@ final class OutageMemory {
         owedRevocations.add(sessionId);
     }
 
+    /** Whether this node still owes the revocation of the session's families. */
+    boolean owesRevocation(String sessionId) {
+        return owedRevocations.contains(sessionId);
+    }
+
+    /** The owed revocation was carried out. */
+    void revoked(String sessionId) {
+        owedRevocations.remove(sessionId);
+    }
+
+    /** When the family began (database clock), if this node let one of its tokens pass; 0 if not. */
+    long createdAt(byte[] family) {
+        Newest known = newest.get(key(family));
+        return known == null ? 0 : known.createdAt();
+    }
+
     /** The family's row, written now if this node owed it; null if it owes no such family. */
     Family writeIfOwed(byte[] family) throws SQLException {
         Family owed = owedFamilies.get(key(family));

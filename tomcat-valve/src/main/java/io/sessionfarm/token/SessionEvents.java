@@ -102,7 +102,7 @@ final class SessionEvents {
                 gate.failed(e);
             }
         }
-        loginWhileDown(oldId, newId, exchange);
+        loginWhileDown(session, oldId, exchange);
     }
 
     /**
@@ -111,13 +111,17 @@ final class SessionEvents {
      * this node refuses the old id's tokens from now on. (Keeping the old token would send the
      * browser's next request to an id that no longer exists: logged out at once.)
      */
-    private void loginWhileDown(String oldId, String newId, Exchange exchange) {
+    private void loginWhileDown(Session session, String oldId, Exchange exchange) {
+        String newId = session.getIdInternal();
         memory.oweRevocation(oldId);
         if (exchange != null && exchange.family != null && oldId.equals(exchange.family.sessionId())) {
             long now = System.currentTimeMillis();
-            // The absolute lifetime carries over when this node knows when it began (an unverified
-            // token does not say); otherwise it starts again at this login.
-            long createdAt = exchange.family.createdAt() > 0 ? exchange.family.createdAt() : now;
+            // The absolute lifetime carries over: from the family, if this node let one of its
+            // tokens pass (an unverified token does not say), else from the session's creation,
+            // which no family of it precedes.
+            long known = exchange.family.createdAt() > 0 ? exchange.family.createdAt()
+                    : memory.createdAt(exchange.family.family());
+            long createdAt = known > 0 ? known : session.getCreationTime();
             Family row = new Family(RandomIds.newId(), newId, RandomIds.newId(), 0, now, null, 0, createdAt, now,
                     null, 0, null, 0);
             memory.owe(row);

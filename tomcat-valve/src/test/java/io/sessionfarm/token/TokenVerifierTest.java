@@ -264,6 +264,21 @@ class TokenVerifierTest {
         assertEquals(List.of(SESSION), store.revokedSessions, "after its grace it is a reuse");
     }
 
+    /**
+     * A session that ended, or moved to a new id at a login, while the store was down: once the
+     * store answers, the node revokes its families before any of its tokens passes, even before
+     * its background catch-up ran (a parallel request with the pre-login token must not get a
+     * fresh token for the old id).
+     */
+    @Test
+    void aRevocationOwedFromAnOutageIsCarriedOutBeforeATokenOfThatSessionPasses() throws Exception {
+        Token token = issued(0);
+        memory.oweRevocation(SESSION);
+        assertFalse(verifier.verify(token).passes());
+        assertEquals(List.of(SESSION), store.revokedSessions);
+        assertFalse(memory.owesRevocation(SESSION), "carried out once");
+    }
+
     @Test
     void theIdleTimeoutClosesTheSession() throws Exception {
         Token token = issued(IDLE + 1);
