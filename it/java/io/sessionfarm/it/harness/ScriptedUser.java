@@ -128,7 +128,6 @@ public final class ScriptedUser {
                 return Outcome.FOREIGN_DATA;
             }
         }
-        acknowledged.clear();
         maybe.clear();
         cartSize = 1 + random.nextInt(MAX_CART);
         leaving = random.nextInt(3) == 0;
