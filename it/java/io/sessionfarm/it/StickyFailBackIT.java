@@ -110,6 +110,10 @@ class StickyFailBackIT extends FarmTestBase {
         return new Client().get(node, "/api/stats").intField("movesCaught");
     }
 
+    private static long moveNoticesHeard(Farm.Node node) throws Exception {
+        return new Client().get(node, "/api/stats").intField("moveNoticesHeard");
+    }
+
     @Test
     void failBackServesTheNewestCopyAndLosesNoAcknowledgedWrite() throws Exception {
         Client user = new Client();
@@ -179,7 +183,15 @@ class StickyFailBackIT extends FarmTestBase {
         });
         Thread.sleep(300);
         assertEquals(2, user.get(b, "/api/incr?name=n").intField("n"), "b takes the session over meanwhile");
+        long heard = moveNoticesHeard(b);
         assertEquals(1, slow.get().intField("slow"), "a's slow request is acknowledged after b's write");
+        // a announced its write before it answered; b acts on the notice once its listener has read
+        // it, the moment the README leaves open (on a loaded CI machine it came after b's next
+        // request once). Wait for that, then b must serve the write.
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (moveNoticesHeard(b) == heard && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
         String onB = user.get(b, "/api/get").body();
         assertTrue(onB.contains("\"slow\":1") && onB.contains("\"n\":2"), "b must not serve its copy from before a's write: " + onB);
         String onA = user.get(a, "/api/get").body();

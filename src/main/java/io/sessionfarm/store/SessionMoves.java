@@ -215,12 +215,12 @@ public final class SessionMoves implements AutoCloseable {
         if (parts[1].equals(PROBE)) {
             return;
         }
-        heard.increment();
         if (noticed.size() >= MAX_NOTICES) {
             listeningSince = now; // what was known before now is checked again; set before the clear
             noticed.clear();
         }
         noticed.put(parts[1], now);
+        heard.increment(); // after: whoever sees the count sees the notice acted on
     }
 
     private String key(String sessionId) {
