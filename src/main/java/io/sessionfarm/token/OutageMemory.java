@@ -73,14 +73,14 @@ final class OutageMemory {
         owedRevocations.add(sessionId);
     }
 
-    /** Whether this node still owes the revocation of the session's families. */
-    boolean owesRevocation(String sessionId) {
-        return owedRevocations.contains(sessionId);
-    }
-
-    /** The owed revocation was carried out. */
-    void revoked(String sessionId) {
+    /** Revokes the session's families now if this node owed that; whether it did. */
+    boolean revokeIfOwed(String sessionId) throws SQLException {
+        if (!owedRevocations.contains(sessionId)) {
+            return false;
+        }
+        store.revokeSession(sessionId);
         owedRevocations.remove(sessionId);
+        return true;
     }
 
     /** When the family began (database clock), if this node let one of its tokens pass; 0 if not. */
@@ -105,8 +105,7 @@ final class OutageMemory {
                 write(owed);
             }
             for (String sessionId : owedRevocations) {
-                store.revokeSession(sessionId);
-                owedRevocations.remove(sessionId);
+                revokeIfOwed(sessionId);
             }
             gate.succeeded();
         } catch (SQLException e) {

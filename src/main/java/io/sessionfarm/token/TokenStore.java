@@ -27,6 +27,11 @@ final class TokenStore implements FamilyStore {
             byte[] previousTokenId, long previousUntil, long createdAt, long now, Stamp stamp, long currentUsedAt,
             byte[] olderTokenId, long olderUntil) {
 
+        /** A family's first row as a node makes it while the store is down, on its own clock. */
+        static Family owed(byte[] family, String sessionId, byte[] tokenId, long now, long createdAt) {
+            return new Family(family, sessionId, tokenId, 0, now, null, 0, createdAt, now, null, 0, null, 0);
+        }
+
         Token current(int keyId) {
             return new Token(family, tokenId, generation, issuedAt, sessionId, keyId);
         }

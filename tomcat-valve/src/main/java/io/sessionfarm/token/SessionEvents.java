@@ -59,7 +59,7 @@ final class SessionEvents {
         }
         if (row == null) {
             long now = System.currentTimeMillis();
-            row = new Family(family, id, tokenId, 0, now, null, 0, now, now, null, 0, null, 0);
+            row = Family.owed(family, id, tokenId, now, now);
             memory.owe(row);
         }
         stats.tokensIssued.increment();
@@ -122,8 +122,7 @@ final class SessionEvents {
             long known = exchange.family.createdAt() > 0 ? exchange.family.createdAt()
                     : memory.createdAt(exchange.family.family());
             long createdAt = known > 0 ? known : session.getCreationTime();
-            Family row = new Family(RandomIds.newId(), newId, RandomIds.newId(), 0, now, null, 0, createdAt, now,
-                    null, 0, null, 0);
+            Family row = Family.owed(RandomIds.newId(), newId, RandomIds.newId(), now, createdAt);
             memory.owe(row);
             stats.tokensIssued.increment();
             exchange.accept(row, TokenState.ISSUED, true);

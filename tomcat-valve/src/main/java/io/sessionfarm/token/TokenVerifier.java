@@ -91,11 +91,9 @@ final class TokenVerifier {
 
     /** Checks the token against its family's row; the database's clock decides. */
     Verdict verify(Token token) throws SQLException {
-        if (memory.owesRevocation(token.sessionId())) {
+        if (memory.revokeIfOwed(token.sessionId())) {
             // Its session ended, or moved to a new id at a login, while the store was down: the
             // revocation this node owes is carried out before anything of that session passes.
-            store.revokeSession(token.sessionId());
-            memory.revoked(token.sessionId());
             stats.rejectedUnknownFamily.increment();
             return Verdict.REFUSED;
         }

@@ -276,7 +276,8 @@ class TokenVerifierTest {
         memory.oweRevocation(SESSION);
         assertFalse(verifier.verify(token).passes());
         assertEquals(List.of(SESSION), store.revokedSessions);
-        assertFalse(memory.owesRevocation(SESSION), "carried out once");
+        assertFalse(memory.revokeIfOwed(SESSION), "carried out once");
+        assertEquals(List.of(SESSION), store.revokedSessions);
     }
 
     @Test
