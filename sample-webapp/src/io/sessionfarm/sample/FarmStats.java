@@ -20,7 +20,7 @@ public final class FarmStats {
         "clockSkewMillis", "hearingMoves", "movesCaught", "moveNoticesSent", "moveNoticesHeard"};
     private static final String[] TOKEN_ATTRIBUTES = {"storeAvailable", "owedFamilies", "tokensIssued", "tokensVerified",
         "tokensRotated", "acceptedInGrace", "acceptedWhileStoreDown", "rejectedMalformed", "rejectedUnknownKey",
-        "rejectedTampered", "rejectedUnknownFamily", "rejectedBeforeLogin", "rejectedLatePredecessor", "closedByIdleTimeout", "closedByAbsoluteTimeout", "replaysRevoked",
+        "rejectedTampered", "rejectedUnknownFamily", "rejectedLatePredecessor", "closedByIdleTimeout", "closedByAbsoluteTimeout", "replaysRevoked",
         "handoffsIssued", "handoffsRedeemed", "handoffsRefused", "keyRotations", "keysInRing", "primaryKeyAgeSeconds"};
 
     private FarmStats() {

@@ -11,8 +11,8 @@ import io.sessionfarm.token.TokenStore.Family;
  */
 interface FamilyStore {
 
-    /** The family's row as it is now; null if there is none. */
-    Family read(byte[] family) throws SQLException;
+    /** The family's row as it is now; null if there is none, or if it names another session. */
+    Family read(String sessionId, byte[] family) throws SQLException;
 
     /** A new family whose first token is {@code tokenId}; {@code createdAt} 0 means now. */
     Family create(byte[] family, String sessionId, byte[] tokenId, long createdAt) throws SQLException;
@@ -36,7 +36,7 @@ interface FamilyStore {
      * Notes the first time the current token passed without a rotation: from a moment later, its
      * predecessor no longer passes.
      */
-    void firstUse(byte[] family, byte[] tokenId) throws SQLException;
+    void firstUse(String sessionId, byte[] family, byte[] tokenId) throws SQLException;
 
     /** Ends every family of the session and its hand-off codes; returns how many families there were. */
     int revokeSession(String sessionId) throws SQLException;

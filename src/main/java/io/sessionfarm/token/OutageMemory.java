@@ -131,7 +131,7 @@ final class OutageMemory {
             if (!"23505".equals(e.getSQLState())) { // unique violation: the other one wrote it
                 throw e;
             }
-            written = store.read(owed.family());
+            written = store.read(owed.sessionId(), owed.family());
         }
         owedFamilies.remove(key(owed.family()));
         return written;

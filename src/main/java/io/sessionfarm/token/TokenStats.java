@@ -18,10 +18,9 @@ final class TokenStats {
 
     final LongAdder rejectedMalformed = new LongAdder();
     final LongAdder rejectedUnknownKey = new LongAdder();
-    /** Including a current token whose family row names another session. */
     final LongAdder rejectedTampered = new LongAdder();
+    /** Including a token from before a login, and a family row pointed at another session. */
     final LongAdder rejectedUnknownFamily = new LongAdder();
-    final LongAdder rejectedBeforeLogin = new LongAdder();
     final LongAdder rejectedLatePredecessor = new LongAdder();
 
     final LongAdder closedByIdleTimeout = new LongAdder();

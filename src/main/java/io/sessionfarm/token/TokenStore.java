@@ -6,6 +6,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.util.List;
 
 import javax.sql.DataSource;
 
@@ -56,7 +57,7 @@ final class TokenStore implements FamilyStore {
               FROM t LEFT JOIN sessionfarm_session s ON s.app = t.app AND s.id = t.session_id""";
 
     private static final String READ = withStamp("""
-            SELECT * FROM sessionfarm_token WHERE app = ? AND family = ?""");
+            SELECT * FROM sessionfarm_token WHERE app = ? AND session_id = ? AND family = ?""");
     private static final String CREATE = withStamp("""
             INSERT INTO sessionfarm_token (app, family, session_id, token_id, generation, issued_at, created_at)
             VALUES (?, ?, ?, ?, 0, %1$s, CASE WHEN ? > 0 THEN ? ELSE %1$s END)
@@ -73,7 +74,7 @@ final class TokenStore implements FamilyStore {
                    issued_at = %1$s, current_used_at = CASE WHEN ? THEN %1$s END,
                    older_token_id = CASE WHEN previous_until >= %1$s THEN previous_token_id END,
                    older_until = CASE WHEN previous_until >= %1$s THEN previous_until END
-             WHERE app = ? AND family = ? AND token_id = ? AND session_id = ?""".formatted(NOW);
+             WHERE app = ? AND session_id = ? AND family = ? AND token_id = ?""".formatted(NOW);
     private static final String ROTATE_ANY = withStamp(ROTATE + "\nRETURNING *");
     private static final String ROTATE_IF_DUE = withStamp(ROTATE + """
 
@@ -84,21 +85,21 @@ final class TokenStore implements FamilyStore {
             UPDATE sessionfarm_token
                SET previous_token_id = NULL, previous_until = 0, token_id = ?, generation = generation + 1,
                    issued_at = %s, current_used_at = NULL, older_token_id = NULL, older_until = NULL
-             WHERE app = ? AND family = ? AND token_id = ? AND session_id = ?
+             WHERE app = ? AND session_id = ? AND family = ? AND token_id = ?
             RETURNING *""".formatted(NOW));
     private static final String FIRST_USE = """
             UPDATE sessionfarm_token SET current_used_at = %s
-             WHERE app = ? AND family = ? AND token_id = ? AND current_used_at IS NULL""".formatted(NOW);
+             WHERE app = ? AND session_id = ? AND family = ? AND token_id = ? AND current_used_at IS NULL""".formatted(NOW);
     private static final String REVOKE_SESSION = """
             WITH codes AS (DELETE FROM sessionfarm_handoff WHERE app = ? AND session_id = ?)
             DELETE FROM sessionfarm_token WHERE app = ? AND session_id = ?""";
     private static final String DELETE_FAMILY = """
-            DELETE FROM sessionfarm_token WHERE app = ? AND family = ?""";
+            DELETE FROM sessionfarm_token WHERE app = ? AND session_id = ? AND family = ?""";
     private static final String LOGGED_IN = """
             WITH kept AS (
                 UPDATE sessionfarm_token SET session_id = ?, previous_token_id = NULL, previous_until = 0,
                                              older_token_id = NULL, older_until = NULL
-                 WHERE app = ? AND family = ? AND session_id = ?
+                 WHERE app = ? AND session_id = ? AND family = ?
                 RETURNING family),
             revoked AS (
                 DELETE FROM sessionfarm_token
@@ -108,8 +109,9 @@ final class TokenStore implements FamilyStore {
             SELECT count(*) FROM kept""";
     private static final String CAP_FAMILIES = """
             DELETE FROM sessionfarm_token
-             WHERE app = ? AND family IN (SELECT family FROM sessionfarm_token
-                                           WHERE app = ? AND session_id = ? ORDER BY issued_at DESC OFFSET ?)""";
+             WHERE app = ? AND session_id = ?
+               AND family IN (SELECT family FROM sessionfarm_token
+                               WHERE app = ? AND session_id = ? ORDER BY issued_at DESC OFFSET ?)""";
     private static final String CREATE_HANDOFF = """
             INSERT INTO sessionfarm_handoff (code_hash, app, session_id, created_at, target, expires_at)
             VALUES (?, ?, ?, ?, ?, %s + ?)""".formatted(NOW);
@@ -120,6 +122,14 @@ final class TokenStore implements FamilyStore {
             DELETE FROM sessionfarm_handoff WHERE app = ? AND expires_at < %s""".formatted(NOW);
     private static final String DELETE_EXPIRED_FAMILIES = """
             DELETE FROM sessionfarm_token WHERE app = ? AND (issued_at < %1$s - ? OR created_at < %1$s - ?)""".formatted(NOW);
+
+    /**
+     * The statements a request makes: each addresses one session id, so that the tables can be
+     * distributed by it (docs/scale.md). Not among them: hand-off codes, found by the code's hash
+     * once per link, and the sweep of expired families and codes.
+     */
+    static final List<String> HOT_PATH = List.of(READ, CREATE, ROTATE_ANY, ROTATE_IF_DUE, ROTATE_AT_LOGIN, FIRST_USE,
+            REVOKE_SESSION, DELETE_FAMILY, LOGGED_IN, CAP_FAMILIES);
 
     private static String withStamp(String statement) {
         return WITH_STAMP.formatted(statement, NOW);
@@ -134,8 +144,8 @@ final class TokenStore implements FamilyStore {
     }
 
     @Override
-    public Family read(byte[] family) throws SQLException {
-        return one(READ, app, family);
+    public Family read(String sessionId, byte[] family) throws SQLException {
+        return one(READ, app, sessionId, family);
     }
 
     /** A new family whose first token is {@code tokenId}; {@code createdAt} 0 means now. */
@@ -152,7 +162,7 @@ final class TokenStore implements FamilyStore {
     @Override
     public Family rotate(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis)
             throws SQLException {
-        return one(ROTATE_ANY, graceMillis, next, false, app, family, expected, sessionId);
+        return one(ROTATE_ANY, graceMillis, next, false, app, sessionId, family, expected);
     }
 
     /**
@@ -161,7 +171,7 @@ final class TokenStore implements FamilyStore {
      */
     Family rotateUsed(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis)
             throws SQLException {
-        return one(ROTATE_ANY, graceMillis, next, true, app, family, expected, sessionId);
+        return one(ROTATE_ANY, graceMillis, next, true, app, sessionId, family, expected);
     }
 
     /**
@@ -169,7 +179,7 @@ final class TokenStore implements FamilyStore {
      * old session id, is then neither current nor a predecessor, and opens nothing.
      */
     Family rotateAtLogin(byte[] family, byte[] expected, String newSessionId, byte[] next) throws SQLException {
-        return one(ROTATE_AT_LOGIN, next, app, family, expected, newSessionId);
+        return one(ROTATE_AT_LOGIN, next, app, newSessionId, family, expected);
     }
 
     /**
@@ -180,7 +190,7 @@ final class TokenStore implements FamilyStore {
     @Override
     public Family rotateIfDue(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis,
             long rotateAfterMillis, long idleMillis, long absoluteMillis) throws SQLException {
-        return one(ROTATE_IF_DUE, graceMillis, next, false, app, family, expected, sessionId, rotateAfterMillis,
+        return one(ROTATE_IF_DUE, graceMillis, next, false, app, sessionId, family, expected, rotateAfterMillis,
                 idleMillis, absoluteMillis);
     }
 
@@ -189,8 +199,8 @@ final class TokenStore implements FamilyStore {
      * was: from a moment later, its predecessor no longer passes.
      */
     @Override
-    public void firstUse(byte[] family, byte[] tokenId) throws SQLException {
-        update(FIRST_USE, app, family, tokenId);
+    public void firstUse(String sessionId, byte[] family, byte[] tokenId) throws SQLException {
+        update(FIRST_USE, app, sessionId, family, tokenId);
     }
 
     /** One round trip, to learn whether the store answers again. */
@@ -205,8 +215,8 @@ final class TokenStore implements FamilyStore {
         return update(REVOKE_SESSION, app, sessionId, app, sessionId);
     }
 
-    void deleteFamily(byte[] family) throws SQLException {
-        update(DELETE_FAMILY, app, family);
+    void deleteFamily(String sessionId, byte[] family) throws SQLException {
+        update(DELETE_FAMILY, app, sessionId, family);
     }
 
     /**
@@ -219,7 +229,7 @@ final class TokenStore implements FamilyStore {
     boolean loggedIn(String oldId, String newId, byte[] keep) throws SQLException {
         try (Connection connection = dataSource.getConnection();
                 PreparedStatement ps = connection.prepareStatement(LOGGED_IN)) {
-            bind(ps, newId, app, keep, oldId, app, oldId, app, oldId);
+            bind(ps, newId, app, oldId, keep, app, oldId, app, oldId);
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next() && rs.getLong(1) > 0;
             }
@@ -231,7 +241,7 @@ final class TokenStore implements FamilyStore {
      * makes one, and a session has no use for many.
      */
     int capFamilies(String sessionId, int max) throws SQLException {
-        return update(CAP_FAMILIES, app, app, sessionId, max);
+        return update(CAP_FAMILIES, app, sessionId, app, sessionId, max);
     }
 
     void createHandoff(byte[] codeHash, String sessionId, long createdAt, String target, long ttlMillis)

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
@@ -25,12 +26,13 @@ import org.junit.jupiter.api.Test;
 /** The SQL itself, against a real PostgreSQL. */
 class SessionStoreTest {
 
+    private static String url;
     private static Database database;
     private static SessionStore store;
 
     @BeforeAll
     static void open() throws Exception {
-        String url = TestDatabase.fresh("store_test");
+        url = TestDatabase.fresh("store_test");
         TestDatabase.Server server = TestDatabase.server();
         database = Database.open(url, server.user(), server.password(), 4, 2000, "store-test");
         store = new SessionStore(database.dataSource(), "localhost/test");
@@ -39,6 +41,17 @@ class SessionStoreTest {
     @AfterAll
     static void close() {
         database.close();
+    }
+
+    @Test
+    void everyStatementOfARequestLooksUpOneSessionId() throws Exception {
+        try (Connection con = TestDatabase.connect(url)) {
+            for (String sql : SessionStore.HOT_PATH) {
+                assertEquals(List.of(), QueryPlans.scansNotByOneSession(con, sql), sql);
+            }
+            assertFalse(QueryPlans.scansNotByOneSession(con, ExpirySweep.LOCK_EXPIRED).isEmpty(),
+                    "the check sees a statement that reads many sessions (the sweep's)");
+        }
     }
 
     private static byte[] bytes(String s) {

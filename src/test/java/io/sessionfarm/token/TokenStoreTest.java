@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.security.SecureRandom;
+import java.sql.Connection;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -22,19 +23,22 @@ import org.junit.jupiter.api.Test;
 
 import io.sessionfarm.store.TestDatabase;
 import io.sessionfarm.store.Database;
+import io.sessionfarm.store.QueryPlans;
 import io.sessionfarm.token.TokenStore.Family;
 
 /** The token SQL against a real PostgreSQL. */
 class TokenStoreTest {
 
     private static final SecureRandom RANDOM = new SecureRandom();
+    private static String url;
     private static Database database;
     private static TokenStore store;
 
     @BeforeAll
     static void open() throws Exception {
         TestDatabase.Server server = TestDatabase.server();
-        database = Database.open(TestDatabase.fresh("token_store_test"), server.user(), server.password(), 8, 2000, "token-test");
+        url = TestDatabase.fresh("token_store_test");
+        database = Database.open(url, server.user(), server.password(), 8, 2000, "token-test");
         store = new TokenStore(database.dataSource(), "localhost/");
     }
 
@@ -47,6 +51,18 @@ class TokenStoreTest {
         byte[] bytes = new byte[16];
         RANDOM.nextBytes(bytes);
         return bytes;
+    }
+
+    @Test
+    void everyStatementOfARequestLooksUpOneSessionId() throws Exception {
+        try (Connection con = TestDatabase.connect(url)) {
+            for (String sql : TokenStore.HOT_PATH) {
+                assertEquals(List.of(), QueryPlans.scansNotByOneSession(con, sql), sql);
+            }
+            assertFalse(QueryPlans.scansNotByOneSession(con,
+                    "SELECT * FROM sessionfarm_token WHERE app = ? AND family = ?").isEmpty(),
+                    "the check sees a family looked up without its session");
+        }
     }
 
     @Test
@@ -73,7 +89,7 @@ class TokenStoreTest {
         }
         pool.shutdown();
         assertEquals(1, winners);
-        Family now = store.read(family);
+        Family now = store.read("S1", family);
         assertEquals(1, now.generation());
         assertTrue(Arrays.equals(created.tokenId(), now.previousTokenId()), "the loser's token is the predecessor");
         assertTrue(now.previousUntil() > now.now(), "inside its grace period");
@@ -85,19 +101,21 @@ class TokenStoreTest {
         byte[] planted = id();
         store.create(mine, "OLD", id(), 0);
         store.create(planted, "OLD", id(), 0);
-        assertNull(store.rotate(mine, store.read(mine).tokenId(), "ANOTHER", id(), 60_000),
+        assertNull(store.rotate(mine, store.read("OLD", mine).tokenId(), "ANOTHER", id(), 60_000),
                 "a token sealed for another session rotates nothing");
-        store.rotate(mine, store.read(mine).tokenId(), "OLD", id(), 60_000);
+        assertNull(store.read("ANOTHER", mine), "nor finds the family");
+        store.rotate(mine, store.read("OLD", mine).tokenId(), "OLD", id(), 60_000);
         assertTrue(store.loggedIn("OLD", "NEW", mine), "the family that logged in follows");
         assertFalse(store.loggedIn("OLD", "NEWER", mine), "a second login racing the first finds it moved");
-        Family kept = store.read(mine);
+        Family kept = store.read("NEW", mine);
         assertEquals("NEW", kept.sessionId());
         assertNull(kept.previousTokenId(), "the pre-login token has no grace left");
-        assertNull(store.read(planted));
+        assertNull(store.read("OLD", mine), "a token from before the login finds no family");
+        assertNull(store.read("OLD", planted));
         store.create(planted, "NEW", id(), 0);
         assertEquals(2, store.revokeSession("NEW"));
-        assertNull(store.read(mine));
-        assertNull(store.read(planted));
+        assertNull(store.read("NEW", mine));
+        assertNull(store.read("NEW", planted));
     }
 
     @Test
@@ -110,9 +128,9 @@ class TokenStoreTest {
             Thread.sleep(5);
         }
         assertEquals(2, store.capFamilies("CAPPED", 3));
-        assertNull(store.read(families.get(0)));
-        assertNull(store.read(families.get(1)));
-        assertNotNull(store.read(families.get(4)));
+        assertNull(store.read("CAPPED", families.get(0)));
+        assertNull(store.read("CAPPED", families.get(1)));
+        assertNotNull(store.read("CAPPED", families.get(4)));
     }
 
     @Test

@@ -50,7 +50,7 @@ final class SessionEvents {
             try {
                 row = store.create(family, id, tokenId, 0);
                 if (exchange.family != null) {
-                    store.deleteFamily(exchange.family.family()); // its session is gone; this one replaces it
+                    store.deleteFamily(exchange.family.sessionId(), exchange.family.family()); // its session is gone; this one replaces it
                 }
                 gate.succeeded();
             } catch (SQLException e) {

@@ -318,7 +318,6 @@ public final class TokenValve extends ValveBase implements SessionFarm.Companion
     public long getRejectedUnknownKey() { return stats.rejectedUnknownKey.sum(); }
     public long getRejectedTampered() { return stats.rejectedTampered.sum(); }
     public long getRejectedUnknownFamily() { return stats.rejectedUnknownFamily.sum(); }
-    public long getRejectedBeforeLogin() { return stats.rejectedBeforeLogin.sum(); }
     public long getRejectedLatePredecessor() { return stats.rejectedLatePredecessor.sum(); }
     public long getClosedByIdleTimeout() { return stats.closedByIdleTimeout.sum(); }
     public long getClosedByAbsoluteTimeout() { return stats.closedByAbsoluteTimeout.sum(); }

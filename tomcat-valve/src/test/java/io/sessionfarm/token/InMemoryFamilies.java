@@ -54,9 +54,9 @@ final class InMemoryFamilies implements FamilyStore {
     }
 
     @Override
-    public Family read(byte[] family) {
+    public Family read(String sessionId, byte[] family) {
         Row row = row(family);
-        return row == null ? null : snapshot(family, row);
+        return row == null || !row.sessionId.equals(sessionId) ? null : snapshot(family, row);
     }
 
     @Override
@@ -100,7 +100,7 @@ final class InMemoryFamilies implements FamilyStore {
     public Family rotateIfDue(byte[] family, byte[] expected, String sessionId, byte[] next, long graceMillis,
             long rotateAfterMillis, long idleMillis, long absoluteMillis) {
         Row row = row(family);
-        if (row == null || row.issuedAt > now - rotateAfterMillis || row.issuedAt < now - idleMillis
+        if (row == null || !row.sessionId.equals(sessionId) || row.issuedAt > now - rotateAfterMillis || row.issuedAt < now - idleMillis
                 || row.createdAt < now - absoluteMillis || row.previousUntil >= now) {
             return null;
         }
@@ -108,9 +108,9 @@ final class InMemoryFamilies implements FamilyStore {
     }
 
     @Override
-    public void firstUse(byte[] family, byte[] tokenId) {
+    public void firstUse(String sessionId, byte[] family, byte[] tokenId) {
         Row row = row(family);
-        if (row != null && Arrays.equals(row.tokenId, tokenId) && row.currentUsedAt == 0) {
+        if (row != null && row.sessionId.equals(sessionId) && Arrays.equals(row.tokenId, tokenId) && row.currentUsedAt == 0) {
             row.currentUsedAt = now;
         }
     }

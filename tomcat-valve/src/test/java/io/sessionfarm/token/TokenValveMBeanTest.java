@@ -18,7 +18,7 @@ class TokenValveMBeanTest {
 
     private static final Set<String> ATTRIBUTES = Set.of("tokensIssued", "tokensVerified", "tokensRotated",
             "acceptedInGrace", "acceptedWhileStoreDown", "rejectedMalformed", "rejectedUnknownKey", "rejectedTampered",
-            "rejectedUnknownFamily", "rejectedBeforeLogin", "rejectedLatePredecessor", "closedByIdleTimeout",
+            "rejectedUnknownFamily", "rejectedLatePredecessor", "closedByIdleTimeout",
             "closedByAbsoluteTimeout", "replaysRevoked", "handoffsIssued", "handoffsRedeemed", "handoffsRefused",
             "keyRotations", "keysInRing", "primaryKeyAgeSeconds", "storeAvailable", "owedFamilies");
 

@@ -304,7 +304,7 @@ class TokenVerifierTest {
         Token token = issued(5_000);
         store.row(token.family()).sessionId = "ANOTHER-SESSION";
         assertFalse(verifier.verify(token).passes());
-        assertEquals(1, stats.rejectedTampered.sum());
+        assertEquals(1, stats.rejectedUnknownFamily.sum());
         assertTrue(store.revokedSessions.isEmpty(), "nothing of the other session is touched");
         assertNull(store.row(token.family()).previousTokenId, "and nothing rotated");
     }
@@ -317,7 +317,7 @@ class TokenVerifierTest {
         row.tokenId = RandomIds.newId();
         row.generation++;
         assertFalse(verifier.verify(token).passes());
-        assertEquals(1, stats.rejectedBeforeLogin.sum());
+        assertEquals(1, stats.rejectedUnknownFamily.sum());
         assertEquals(0, stats.replaysRevoked.sum(), "not taken for a theft");
         assertTrue(store.revokedSessions.isEmpty());
     }
@@ -398,6 +398,6 @@ class TokenVerifierTest {
     /** The token's family again, its current token now {@code ageMillis} old. */
     private Token issuedLike(Token token, long ageMillis) {
         store.row(token.family()).issuedAt = store.now - ageMillis;
-        return store.read(token.family()).current(PRIMARY);
+        return store.read(token.sessionId(), token.family()).current(PRIMARY);
     }
 }
