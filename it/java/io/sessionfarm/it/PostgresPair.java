@@ -22,7 +22,7 @@ import java.util.stream.Stream;
  * the new standby. Both run as the postgres user (PostgreSQL refuses root), with trust on
  * loopback, in a temporary directory removed at the end.
  */
-public final class PostgresPair implements AutoCloseable {
+public final class PostgresPair implements ReplicatedPostgres {
 
     /** One cluster: its data directory and port. */
     public record Cluster(Path data, int port) {
@@ -49,10 +49,7 @@ public final class PostgresPair implements AutoCloseable {
         Path bin = serverBin();
         Tools.require(bin == null ? Path.of("/usr/lib/postgresql/N/bin/initdb") : bin.resolve("initdb"),
                 "postgresql");
-        // Outside the checkout: the postgres user must be able to reach it.
-        Path dir = Files.createTempDirectory("sessionfarm-pair-", PosixFilePermissions.asFileAttribute(
-                PosixFilePermissions.fromString("rwxr-xr-x")));
-        chownToPostgres(dir);
+        Path dir = directoryOfPostgres("sessionfarm-pair-");
         PostgresPair pair = new PostgresPair(dir, bin, synchronous);
         try {
             pair.primary = pair.initPrimary(Farm.freePort(25432));
@@ -73,7 +70,8 @@ public final class PostgresPair implements AutoCloseable {
         return serverBin() != null;
     }
 
-    private static Path serverBin() {
+    /** The newest PostgreSQL server's programs of Debian's packages; null if there are none. */
+    static Path serverBin() {
         try (Stream<Path> versions = Files.list(Path.of("/usr/lib/postgresql"))) {
             return versions.map(v -> v.resolve("bin")).filter(b -> Files.isExecutable(b.resolve("initdb")))
                     .max(Path::compareTo).orElse(null);
@@ -86,8 +84,13 @@ public final class PostgresPair implements AutoCloseable {
      * pgjdbc's multi-host URL: both servers, and only the one that is primary taken. Host status
      * is rechecked every 2 s, not pgjdbc's 10, so a promoted standby is found soon.
      */
+    @Override
     public String url(String database) {
-        return "jdbc:postgresql://127.0.0.1:" + primary.port() + ",127.0.0.1:" + standby.port() + "/" + database
+        return multiHostUrl(primary.port(), standby.port(), database);
+    }
+
+    static String multiHostUrl(int port, int otherPort, String database) {
+        return "jdbc:postgresql://127.0.0.1:" + port + ",127.0.0.1:" + otherPort + "/" + database
                 + "?targetServerType=primary&hostRecheckSeconds=2";
     }
 
@@ -100,6 +103,7 @@ public final class PostgresPair implements AutoCloseable {
     }
 
     /** {@code kill -9} of the primary's postmaster: no shutdown, no last WAL sent. */
+    @Override
     public void killPrimary() throws Exception {
         run("kill", "-9", Long.toString(postmaster(primary)));
     }
@@ -130,7 +134,19 @@ public final class PostgresPair implements AutoCloseable {
     }
 
     private static long postmaster(Cluster cluster) throws IOException {
-        return Long.parseLong(Files.readAllLines(cluster.data().resolve("postmaster.pid")).get(0).trim());
+        return postmaster(cluster.data());
+    }
+
+    /** The process id of the postmaster of data directory {@code data}. */
+    static long postmaster(Path data) throws IOException {
+        return Long.parseLong(Files.readAllLines(data.resolve("postmaster.pid")).get(0).trim());
+    }
+
+    /** A failover manager's checks (2 s), then the promotion. */
+    @Override
+    public void standbyTakesOver() throws Exception {
+        Thread.sleep(2_000);
+        promoteStandby();
     }
 
     /**
@@ -156,6 +172,7 @@ public final class PostgresPair implements AutoCloseable {
      * old port, from a fresh base backup (its last WAL may be ahead of what the new primary took
      * over). Synchronous replication is switched on again once it streams.
      */
+    @Override
     public void rebuildStandby() throws Exception {
         Cluster dead = standby;
         awaitGone(dead);
@@ -169,17 +186,27 @@ public final class PostgresPair implements AutoCloseable {
         awaitStreaming();
     }
 
-    /** The primary's view of its standby: its sync_state, or null if none streams. */
+    @Override
     public String standbyState() throws SQLException {
-        try (Connection c = connect(primary, "postgres"); Statement st = c.createStatement();
+        return standbyState(primary.port());
+    }
+
+    @Override
+    public String replayLag() throws SQLException {
+        return replayLag(primary.port());
+    }
+
+    /** What the primary on {@code port} sees of its standby: its sync_state, or null if none streams. */
+    static String standbyState(int port) throws SQLException {
+        try (Connection c = connect(port, "postgres"); Statement st = c.createStatement();
                 ResultSet rs = st.executeQuery("SELECT sync_state FROM pg_stat_replication WHERE state = 'streaming'")) {
             return rs.next() ? rs.getString(1) : null;
         }
     }
 
-    /** How far behind the standby is, as the primary last measured it (write, flush and replay lag). */
-    public String replayLag() throws SQLException {
-        try (Connection c = connect(primary, "postgres"); Statement st = c.createStatement();
+    /** The standby's write, flush and replay lag, as the primary on {@code port} last measured them. */
+    static String replayLag(int port) throws SQLException {
+        try (Connection c = connect(port, "postgres"); Statement st = c.createStatement();
                 ResultSet rs = st.executeQuery("SELECT coalesce(write_lag::text, '-'), coalesce(flush_lag::text, '-'),"
                         + " coalesce(replay_lag::text, '-') FROM pg_stat_replication")) {
             return rs.next() ? "write " + rs.getString(1) + ", flush " + rs.getString(2) + ", replay " + rs.getString(3)
@@ -188,7 +215,11 @@ public final class PostgresPair implements AutoCloseable {
     }
 
     public Connection connect(Cluster cluster, String database) throws SQLException {
-        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + cluster.port() + "/" + database, "postgres", "");
+        return connect(cluster.port(), database);
+    }
+
+    static Connection connect(int port, String database) throws SQLException {
+        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/" + database, "postgres", "");
     }
 
     @Override
@@ -271,17 +302,21 @@ public final class PostgresPair implements AutoCloseable {
         asPostgres(command.toArray(String[]::new));
     }
 
-    private static boolean root() {
+    static boolean root() {
         return "root".equals(System.getProperty("user.name"));
     }
 
-    private static void chownToPostgres(Path dir) throws Exception {
+    /** A new temporary directory the postgres user owns; outside the checkout, so that it can reach it. */
+    static Path directoryOfPostgres(String prefix) throws Exception {
+        Path dir = Files.createTempDirectory(prefix, PosixFilePermissions.asFileAttribute(
+                PosixFilePermissions.fromString("rwxr-xr-x")));
         if (root()) {
             run("chown", "postgres:postgres", dir.toString());
         }
+        return dir;
     }
 
-    private static void asPostgres(String... command) throws Exception {
+    static void asPostgres(String... command) throws Exception {
         List<String> full = new ArrayList<>();
         if (root()) {
             full.addAll(List.of("runuser", "-u", "postgres", "--"));
@@ -295,7 +330,7 @@ public final class PostgresPair implements AutoCloseable {
         }
     }
 
-    private static int run(String... command) throws Exception {
+    static int run(String... command) throws Exception {
         Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
         process.getInputStream().readAllBytes();
         if (!process.waitFor(30, TimeUnit.SECONDS)) {

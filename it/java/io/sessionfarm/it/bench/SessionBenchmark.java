@@ -55,8 +55,13 @@ public final class SessionBenchmark {
         }
     }
 
+    /**
+     * What one configuration cost: per request, database transactions, rows written, WAL bytes and
+     * PostgreSQL's CPU time (all its processes, in microseconds); per session, heap and stored bytes.
+     */
     record Result(Variant variant, Wrk.Result load, double transactionsPerRequest, double rowsWrittenPerRequest,
-            double heapKbPerSession) {
+            double walBytesPerRequest, double postgresCpuMicrosPerRequest, double heapKbPerSession,
+            double storedBytesPerSession) {
     }
 
     private static final String STICKY = "sessionfarm.mode=sticky";
@@ -93,6 +98,18 @@ public final class SessionBenchmark {
             Variant.of("sessionfarm, per request, sticky, + 20 small lists, request that changes nothing",
                     "sessionfarm-per-request.xml", Peers.NONE, STICKY).afterEachSessionIs("/api/fill?value=mutable")
                     .requesting("/api/get"));
+
+    /**
+     * Issue 15: what one PostgreSQL primary pays for each policy (docs/scale.md), the database's
+     * own work per request beside the throughput.
+     */
+    static final List<Variant> SCALE = List.of(
+            Variant.of("sessionfarm, per request, sticky", "sessionfarm-per-request.xml", Peers.NONE, STICKY),
+            Variant.of("sessionfarm, per request, shared", "sessionfarm-per-request.xml", Peers.NONE, SHARED),
+            Variant.of("sessionfarm, every 5 updates, sticky", "sessionfarm-updates.xml", Peers.NONE, STICKY),
+            Variant.of("sessionfarm, interval 10 s, sticky", "sessionfarm-interval.xml", Peers.NONE, STICKY),
+            Variant.of("sessionfarm, per request, sticky, request that changes nothing", "sessionfarm-per-request.xml",
+                    Peers.NONE, STICKY).requesting("/api/get"));
 
     /**
      * A change's cost, side by side with an earlier build's JAR: shared and sticky mode at the
@@ -190,11 +207,14 @@ public final class SessionBenchmark {
             Files.write(ids, Wrk.createSessions(node, 200, variant.setupPath()));
             Wrk.run(root, node, variant.path(), ids, connections, 5); // warm-up: JIT, pools, caches
             long[] before = databaseCounters();
+            long cpuBefore = postgresCpuMicros();
             Wrk.Result load = Wrk.run(root, node, variant.path(), ids, connections, seconds);
+            long cpuAfter = postgresCpuMicros();
             long[] after = databaseCounters();
-            double heap = measureHeap ? heapKbPerSession(node) : Double.NaN;
-            return new Result(variant, load, (double) (after[0] - before[0]) / load.requests(),
-                    (double) (after[1] - before[1]) / load.requests(), heap);
+            double requests = load.requests();
+            double[] perSession = measureHeap ? perSession(node) : new double[] {Double.NaN, Double.NaN};
+            return new Result(variant, load, (after[0] - before[0]) / requests, (after[1] - before[1]) / requests,
+                    (after[2] - before[2]) / requests, (cpuAfter - cpuBefore) / requests, perSession[0], perSession[1]);
         } finally {
             farm.stop(node, Duration.ofSeconds(30));
         }
@@ -214,27 +234,69 @@ public final class SessionBenchmark {
         }
     }
 
-    /** Transactions committed or rolled back, and rows written, in the benchmark database. */
+    /**
+     * Transactions committed or rolled back and rows written in the benchmark database, and the
+     * server's WAL position in bytes.
+     */
     private long[] databaseCounters() throws SQLException, InterruptedException {
         Thread.sleep(600); // the statistics collector publishes every 500 ms
         try (Connection db = TestDatabase.connect(jdbcUrl); Statement st = db.createStatement()) {
             st.execute("SELECT pg_stat_clear_snapshot()");
             try (ResultSet rs = st.executeQuery("""
-                    SELECT xact_commit + xact_rollback, tup_inserted + tup_updated + tup_deleted
+                    SELECT xact_commit + xact_rollback, tup_inserted + tup_updated + tup_deleted,
+                           pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint
                       FROM pg_stat_database WHERE datname = current_database()""")) {
                 rs.next();
-                return new long[] {rs.getLong(1), rs.getLong(2)};
+                return new long[] {rs.getLong(1), rs.getLong(2), rs.getLong(3)};
             }
         }
     }
 
-    /** Heap after a full GC, before and after 10,000 more sessions. */
-    private static double heapKbPerSession(Farm.Node node) throws Exception {
+    /**
+     * CPU time of every PostgreSQL process on this machine so far (user and system, from /proc),
+     * in microseconds: the database server's own cost, apart from Tomcat's and wrk's.
+     */
+    private static long postgresCpuMicros() throws IOException {
+        long ticks = 0;
+        try (Stream<Path> processes = Files.list(Path.of("/proc"))) {
+            for (Path process : processes.filter(p -> p.getFileName().toString().matches("\\d+")).toList()) {
+                try {
+                    String stat = Files.readString(process.resolve("stat"));
+                    if (stat.contains("(postgres)")) {
+                        String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                        ticks += Long.parseLong(fields[11]) + Long.parseLong(fields[12]); // utime, stime
+                    }
+                } catch (IOException gone) {
+                    // the process ended meanwhile
+                }
+            }
+        }
+        return ticks * 10_000; // 100 ticks a second (USER_HZ)
+    }
+
+    /**
+     * Per session of 10,000 more: heap after a full GC, and the bytes the session tables grew by
+     * (rows and indexes), 12 s later: a checkpoint on interval (10 s) has written them by then.
+     */
+    private double[] perSession(Farm.Node node) throws Exception {
         long pid = node.process().orElseThrow().pid();
-        long before = heapUsedKb(pid);
+        long heapBefore = heapUsedKb(pid);
+        long storedBefore = storedBytes();
         Wrk.createSessions(node, 10_000, null);
-        long after = heapUsedKb(pid);
-        return (after - before) / 10_000.0;
+        long heapAfter = heapUsedKb(pid);
+        Thread.sleep(12_000);
+        long storedAfter = storedBytes();
+        return new double[] {(heapAfter - heapBefore) / 10_000.0, (storedAfter - storedBefore) / 10_000.0};
+    }
+
+    private long storedBytes() throws SQLException {
+        try (Connection db = TestDatabase.connect(jdbcUrl); Statement st = db.createStatement();
+                ResultSet rs = st.executeQuery("""
+                        SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c
+                         WHERE c.relkind = 'r' AND c.relname IN ('sessionfarm_session', 'sessionfarm_attribute')""")) {
+            rs.next();
+            return rs.getLong(1);
+        }
     }
 
     private static long heapUsedKb(long pid) throws IOException, InterruptedException {
@@ -260,26 +322,42 @@ public final class SessionBenchmark {
      */
     public static void main(String[] args) throws Exception {
         Path root = Path.of(args[0]).toAbsolutePath();
-        boolean managers = args[2].equals("managers");
+        boolean perSession = args[2].equals("managers") || args[2].equals("scale");
         SessionBenchmark bench = new SessionBenchmark(root, Path.of(args[1]), Integer.parseInt(args[3]),
-                Integer.parseInt(args[4]), managers);
+                Integer.parseInt(args[4]), perSession);
         List<Variant> variants = switch (args[2]) {
             case "managers" -> MANAGERS;
             case "modes" -> MODES;
+            case "scale" -> SCALE;
             case "baseline" -> baseline(Path.of(args[5]).toAbsolutePath());
             case "lines" -> lines(Path.of(args[5]).toAbsolutePath(), Path.of(args[6]));
-            default -> throw new IllegalArgumentException("suite: managers, modes, baseline or lines, not " + args[2]);
+            default -> throw new IllegalArgumentException("suite: managers, modes, scale, baseline or lines, not " + args[2]);
         };
         List<Result> results = new ArrayList<>();
         for (Variant variant : variants) {
             System.err.println("measuring " + variant.name() + " ...");
             Result result = bench.measure(variant);
-            System.err.println(row(result));
+            System.err.println(args[2].equals("scale") ? scaleRow(result) : row(result));
             results.add(result);
+        }
+        if (args[2].equals("scale")) {
+            System.out.println("| configuration | request | requests/s | p99 ms | DB transactions / request | WAL bytes / request"
+                    + " | PostgreSQL CPU µs / request | transactions / PostgreSQL CPU second | stored bytes / session |");
+            System.out.println("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+            results.forEach(r -> System.out.println(scaleRow(r)));
+            return;
         }
         System.out.println("| configuration | request | requests/s | p50 ms | p99 ms | DB transactions / request | DB rows written / request | heap KB / session |");
         System.out.println("|---|---|---:|---:|---:|---:|---:|---:|");
         results.forEach(r -> System.out.println(row(r)));
+    }
+
+    private static String scaleRow(Result r) {
+        double perCpuSecond = r.postgresCpuMicrosPerRequest() == 0 ? Double.NaN
+                : r.transactionsPerRequest() / r.postgresCpuMicrosPerRequest() * 1_000_000;
+        return String.format(Locale.ROOT, "| %s | `%s` | %.0f | %.2f | %.3f | %.0f | %.1f | %.0f | %.0f |", r.variant().name(),
+                r.variant().path(), r.load().requestsPerSecond(), r.load().p99Millis(), r.transactionsPerRequest(),
+                r.walBytesPerRequest(), r.postgresCpuMicrosPerRequest(), perCpuSecond, r.storedBytesPerSession());
     }
 
     private static String row(Result r) {

@@ -391,10 +391,11 @@ public final class SessionStore {
 
     /**
      * Removes up to {@code limit} sessions expired by the database's clock and returns them; each
-     * to exactly one of the nodes sweeping at once ({@link ExpirySweep}).
+     * to exactly one of the nodes sweeping at once ({@link ExpirySweep}). Each is removed by a
+     * statement of its own: fewer than {@code limit} when other nodes took some.
      */
     public List<ExpiredSession> sweepExpired(int limit) throws SQLException {
-        return connections.transaction(con -> ExpirySweep.take(con, app, limit, clock.getAsLong(), atRest));
+        return connections.timed(con -> ExpirySweep.take(con, app, limit, clock.getAsLong(), atRest));
     }
 
     public long operations() {

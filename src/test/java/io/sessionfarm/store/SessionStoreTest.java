@@ -49,8 +49,10 @@ class SessionStoreTest {
             for (String sql : SessionStore.HOT_PATH) {
                 assertEquals(List.of(), QueryPlans.scansNotByOneSession(con, sql), sql);
             }
-            assertFalse(QueryPlans.scansNotByOneSession(con, ExpirySweep.LOCK_EXPIRED).isEmpty(),
-                    "the check sees a statement that reads many sessions (the sweep's)");
+            assertEquals(List.of(), QueryPlans.scansNotByOneSession(con, ExpirySweep.TAKE_EXPIRED),
+                    "the sweep takes each session by its id");
+            assertFalse(QueryPlans.scansNotByOneSession(con, ExpirySweep.LIST_EXPIRED).isEmpty(),
+                    "the check sees a statement that reads many sessions (the sweep's list)");
         }
     }
 
