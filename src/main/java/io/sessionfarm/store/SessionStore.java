@@ -390,11 +390,18 @@ public final class SessionStore {
     }
 
     /**
-     * Removes up to {@code limit} sessions expired by the database's clock and returns them; each
-     * to exactly one of the nodes sweeping at once ({@link ExpirySweep}). Each is removed by a
-     * statement of its own: fewer than {@code limit} when other nodes took some.
+     * What a sweep did: the sessions it removed, how many expired ones it found (more may be left
+     * when that is the limit), and the failure that ended it early, if one did.
      */
-    public List<ExpiredSession> sweepExpired(int limit) throws SQLException {
+    public record Sweep(List<ExpiredSession> taken, int found, SQLException failure) {
+    }
+
+    /**
+     * Removes up to {@code limit} sessions expired by the database's clock and returns them; each
+     * to exactly one of the nodes sweeping at once ({@link ExpirySweep}). Each is removed in a
+     * transaction of its own, so a failure part-way returns those already removed with it.
+     */
+    public Sweep sweepExpired(int limit) throws SQLException {
         return connections.timed(con -> ExpirySweep.take(con, app, limit, clock.getAsLong(), atRest));
     }
 

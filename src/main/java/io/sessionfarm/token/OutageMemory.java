@@ -89,10 +89,10 @@ final class OutageMemory {
         return known == null ? 0 : known.createdAt();
     }
 
-    /** The family's row, written now if this node owed it; null if it owes no such family. */
-    Family writeIfOwed(byte[] family) throws SQLException {
+    /** The family's row, written now if this node owed it for that session; null if it owes no such family. */
+    Family writeIfOwed(String sessionId, byte[] family) throws SQLException {
         Family owed = owedFamilies.get(key(family));
-        return owed == null ? null : write(owed);
+        return owed == null || !owed.sessionId().equals(sessionId) ? null : write(owed);
     }
 
     /** Every second: probes the store while it is down, and settles what is owed once it is back. */
@@ -122,19 +122,29 @@ final class OutageMemory {
         return owedFamilies.size();
     }
 
-    /** A request and the background task may race to write the same family. */
+    /**
+     * Requests and the background task may race to write the same family: one writes it, the
+     * others then read it. Never written twice: once written, a login may move the family to the
+     * session's new id, and a second write would bring it back under the old one.
+     */
     private Family write(Family owed) throws SQLException {
-        Family written;
-        try {
-            written = store.create(owed.family(), owed.sessionId(), owed.tokenId(), owed.createdAt());
-        } catch (SQLException e) {
-            if (!"23505".equals(e.getSQLState())) { // unique violation: the other one wrote it
-                throw e;
+        String key = key(owed.family());
+        synchronized (owed) {
+            if (owedFamilies.get(key) != owed) {
+                return store.read(owed.sessionId(), owed.family()); // written meanwhile
             }
-            written = store.read(owed.sessionId(), owed.family());
+            Family written;
+            try {
+                written = store.create(owed.family(), owed.sessionId(), owed.tokenId(), owed.createdAt());
+            } catch (SQLException e) {
+                if (!"23505".equals(e.getSQLState())) { // unique violation: an earlier try committed, its answer lost
+                    throw e;
+                }
+                written = store.read(owed.sessionId(), owed.family());
+            }
+            owedFamilies.remove(key, owed);
+            return written;
         }
-        owedFamilies.remove(key(owed.family()));
-        return written;
     }
 
     private static String key(byte[] family) {

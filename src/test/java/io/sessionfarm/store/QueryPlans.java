@@ -10,23 +10,24 @@ import java.util.regex.Pattern;
 
 /**
  * What PostgreSQL's planner makes of a statement: whether every scan of a session table is an
- * index lookup by one session id. A statement that passes can be routed to one shard when the
- * tables are distributed by session id (docs/scale.md).
+ * index scan whose conditions fix one session id. A statement that passes can be routed to one
+ * shard when the tables are distributed by session id (docs/scale.md).
  */
 public final class QueryPlans {
 
-    private static final Pattern SCAN_OF_A_SESSION_TABLE = Pattern.compile(
-            "(Seq Scan|Index Scan|Index Only Scan|Bitmap Index Scan|Bitmap Heap Scan)( using \\S+)? on (sessionfarm_\\S+)");
-    /** {@code (id = $2)}, {@code (session_id = s.id)}: an equality on the session id column. */
-    private static final Pattern ON_ONE_SESSION_ID = Pattern.compile("\\((session_)?id = ");
+    /** Any kind of scan (forward or backward, of a table or an index) of a sessionfarm table or index. */
+    private static final Pattern SCAN_OF_A_SESSION_TABLE = Pattern.compile("Scan( Backward)?( using \\S+)? on sessionfarm_");
+    /** {@code (id = $2)}, {@code (session_id = s.id)}: an equality on the session id column, not {@code = ANY (...)}. */
+    private static final Pattern ON_ONE_SESSION_ID = Pattern.compile("\\((session_)?id = (?!ANY)");
 
     private QueryPlans() {
     }
 
     /**
      * The scans of session tables in the generic plan of {@code sql} (JDBC {@code ?} parameters)
-     * that do not look up one session id; empty if there are none. Sequential scans are switched
-     * off, so the planner takes any index that can serve, and only a statement without one scans.
+     * that do not fix one session id, in their index condition or their filter; empty if there
+     * are none. Sequential scans are switched off, so the planner takes any index that can serve,
+     * and a statement that no index serves is reported too.
      */
     public static List<String> scansNotByOneSession(Connection con, String sql) throws SQLException {
         int parameters = 0;
@@ -59,21 +60,23 @@ public final class QueryPlans {
             if (!SCAN_OF_A_SESSION_TABLE.matcher(line).find() || line.contains("Bitmap Heap Scan")) {
                 continue; // a bitmap heap scan's condition is on its bitmap index scan, below it
             }
-            String condition = indexCondition(plan, i);
-            if (line.contains("Seq Scan") || condition == null || !ON_ONE_SESSION_ID.matcher(condition).find()) {
-                bad.add(line.strip() + (condition == null ? "" : " [" + condition.strip() + "]"));
+            String conditions = conditions(plan, i);
+            if (line.contains("Seq Scan") || !ON_ONE_SESSION_ID.matcher(conditions).find()) {
+                bad.add(line.strip() + " [" + conditions + "]");
             }
         }
         return bad;
     }
 
-    /** The Index Cond line of the plan node at {@code node}, or null. */
-    private static String indexCondition(List<String> plan, int node) {
+    /** The Index Cond and Filter lines of the plan node at {@code node}. */
+    private static String conditions(List<String> plan, int node) {
+        List<String> found = new ArrayList<>();
         for (int i = node + 1; i < plan.size() && !plan.get(i).contains("->"); i++) {
-            if (plan.get(i).strip().startsWith("Index Cond:")) {
-                return plan.get(i);
+            String line = plan.get(i).strip();
+            if (line.startsWith("Index Cond:") || line.startsWith("Filter:")) {
+                found.add(line);
             }
         }
-        return null;
+        return String.join(" ", found);
     }
 }

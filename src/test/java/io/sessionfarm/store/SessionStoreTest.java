@@ -49,8 +49,9 @@ class SessionStoreTest {
             for (String sql : SessionStore.HOT_PATH) {
                 assertEquals(List.of(), QueryPlans.scansNotByOneSession(con, sql), sql);
             }
-            assertEquals(List.of(), QueryPlans.scansNotByOneSession(con, ExpirySweep.TAKE_EXPIRED),
-                    "the sweep takes each session by its id");
+            for (String take : List.of(ExpirySweep.LOCK_IF_EXPIRED, ExpirySweep.DELETE_RETURNING_ATTRIBUTES)) {
+                assertEquals(List.of(), QueryPlans.scansNotByOneSession(con, take), "the sweep takes each session by its id");
+            }
             assertFalse(QueryPlans.scansNotByOneSession(con, ExpirySweep.LIST_EXPIRED).isEmpty(),
                     "the check sees a statement that reads many sessions (the sweep's list)");
         }
@@ -225,7 +226,7 @@ class SessionStoreTest {
         long now = System.currentTimeMillis();
         right.save(new Checkpoint("used", 0, now, now, 600, Map.of("a", bytes("1")), Set.of()));
 
-        assertTrue(ahead.sweepExpired(100).isEmpty(), "the fast node's sweep takes nothing alive");
+        assertTrue(ahead.sweepExpired(100).taken().isEmpty(), "the fast node's sweep takes nothing alive");
         assertFalse(ahead.deleteIfExpired("used"));
         assertEquals(now + skew, ahead.load("used").lastAccess(), 1000, "read back on the fast node's clock");
         assertEquals(now - skew, behind.stamp("used").lastAccess(), 1000, "and on the slow node's");
@@ -235,9 +236,9 @@ class SessionStoreTest {
         long slowNow = System.currentTimeMillis() - skew;
         behind.save(new Checkpoint("short", 0, slowNow, slowNow, 1, Map.of("a", bytes("1")), Set.of()));
         assertEquals(System.currentTimeMillis() + 1000, right.stamp("short").expiresAt(), 1000);
-        assertTrue(right.sweepExpired(100).isEmpty(), "not expired yet");
+        assertTrue(right.sweepExpired(100).taken().isEmpty(), "not expired yet");
         Thread.sleep(1500);
-        assertEquals(List.of("short"), right.sweepExpired(100).stream().map(SessionStore.ExpiredSession::id).toList());
+        assertEquals(List.of("short"), right.sweepExpired(100).taken().stream().map(SessionStore.ExpiredSession::id).toList());
     }
 
     @Test
@@ -255,7 +256,7 @@ class SessionStoreTest {
                 runs.add(nodes.submit(() -> {
                     List<SessionStore.ExpiredSession> batch;
                     do {
-                        batch = sweeping.sweepExpired(100);
+                        batch = sweeping.sweepExpired(100).taken();
                         batch.forEach(expired -> {
                             assertEquals(Set.of("a"), expired.attributes().keySet(), "listeners need the attributes");
                             taken.add(expired.id());
@@ -272,7 +273,38 @@ class SessionStoreTest {
         }
         assertEquals(1200, taken.size(), "no session taken twice");
         assertEquals(1200, new HashSet<>(taken).size());
-        assertTrue(sweeping.sweepExpired(100).isEmpty());
+        assertTrue(sweeping.sweepExpired(100).taken().isEmpty());
+    }
+
+    @Test
+    void aSweepThatFailsPartWayReturnsTheSessionsItAlreadyRemoved() throws Exception {
+        SessionStore sweeping = new SessionStore(database.dataSource(), "localhost/sweep-failing");
+        long past = System.currentTimeMillis() - 10 * 3_600_000L;
+        for (int i = 0; i < 40; i++) {
+            sweeping.save(new Checkpoint(i == 20 ? "poison" : "f" + i, 0, past, past, 60, Map.of("a", bytes("v")), Set.of()));
+        }
+        try (Connection con = TestDatabase.connect(url); java.sql.Statement st = con.createStatement()) {
+            st.execute("""
+                    CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN IF OLD.id = 'poison' THEN RAISE EXCEPTION 'the store failed'; END IF; RETURN OLD; END $$""");
+            st.execute("CREATE TRIGGER refuse_poison BEFORE DELETE ON sessionfarm_session FOR EACH ROW EXECUTE FUNCTION refuse_poison()");
+            try {
+                SessionStore.Sweep sweep = sweeping.sweepExpired(100);
+                assertTrue(sweep.failure() != null, "the failure is reported");
+                for (SessionStore.ExpiredSession taken : sweep.taken()) {
+                    assertNull(sweeping.load(taken.id()), "returned and removed");
+                    assertEquals(Set.of("a"), taken.attributes().keySet());
+                }
+                int left = 0;
+                for (int i = 0; i < 40; i++) {
+                    left += sweeping.load(i == 20 ? "poison" : "f" + i) == null ? 0 : 1;
+                }
+                assertEquals(40, left + sweep.taken().size(), "every session removed is among those returned");
+            } finally {
+                st.execute("DROP TRIGGER refuse_poison ON sessionfarm_session");
+                st.execute("DROP FUNCTION refuse_poison()");
+            }
+        }
     }
 
     @Test

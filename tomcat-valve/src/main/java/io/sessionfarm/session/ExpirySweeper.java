@@ -101,12 +101,16 @@ final class ExpirySweeper {
     void sweep() {
         try {
             for (int round = 0; round < ROUNDS; round++) {
-                List<ExpiredSession> batch = store.sweepExpired(BATCH);
-                gate.succeeded();
-                for (ExpiredSession expired : batch) {
-                    expireSwept(expired);
+                SessionStore.Sweep sweep = store.sweepExpired(BATCH);
+                for (ExpiredSession expired : sweep.taken()) {
+                    expireSwept(expired); // gone from the store: its listeners fire here, whatever came after
                 }
-                if (batch.size() < BATCH) {
+                if (sweep.failure() != null) {
+                    gate.failed(sweep.failure());
+                    return;
+                }
+                gate.succeeded();
+                if (sweep.found() < BATCH) {
                     return;
                 }
             }

@@ -107,7 +107,7 @@ final class TokenVerifier {
         // its family to the new id) or a row pointed at another session finds no family.
         Family row = store.read(token.sessionId(), token.family());
         if (row == null) {
-            row = memory.writeIfOwed(token.family());
+            row = memory.writeIfOwed(token.sessionId(), token.family());
         }
         for (int attempt = 0; row != null && attempt < ATTEMPTS; attempt++) {
             if (token.sameToken(row.tokenId()) && token.generation() == row.generation()) {
