@@ -10,17 +10,15 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 import io.sessionfarm.store.SessionStore.ExpiredSession;
 import io.sessionfarm.store.SessionStore.Sweep;
 
 /**
- * One sweep of expired sessions: the oldest expired ids are listed (a read, without locks), then
- * each is taken in a short transaction of its own: its row locked if it is still expired and no
- * one else holds it ({@code FOR UPDATE SKIP LOCKED}), then deleted, returning the attributes as
- * they are once it is locked. Of nodes sweeping at once exactly one takes a session, and none
- * takes one a request extended meanwhile.
+ * One sweep of expired sessions, in one transaction: the oldest expired ids are listed, then each
+ * is taken by a statement of its own if it is still expired and no one else holds it. Of nodes
+ * sweeping at once exactly one takes a session, and none takes one a request extended meanwhile;
+ * a failure takes none.
  *
  * <p>Each take addresses one session id, so the sweep works shard by shard when the tables are
  * distributed by session id (docs/scale.md): every shard lists its oldest rows from its own expiry
@@ -33,24 +31,25 @@ final class ExpirySweep {
             SELECT id FROM sessionfarm_session WHERE app = ? AND expires_at <= %s ORDER BY expires_at LIMIT ?"""
             .formatted(NOW);
 
-    static final String LOCK_IF_EXPIRED = """
-            SELECT created_at, last_access, max_inactive, %1$s FROM sessionfarm_session
-             WHERE app = ? AND id = ? AND expires_at <= %1$s
-               FOR UPDATE SKIP LOCKED""".formatted(NOW);
-
     /**
-     * Deletes the locked session and returns its attributes (none: one row of nulls). They go by
-     * cascade at the end of the statement, after the join has read them.
+     * Takes one session if it is still expired and no one else holds it: locked without waiting
+     * ({@code SKIP LOCKED}: a node writing it now has just extended it, or will find it gone),
+     * deleted, and returned with its attributes, which go by cascade at the end of the statement,
+     * after the join has read them.
      */
-    static final String DELETE_RETURNING_ATTRIBUTES = """
-            WITH taken AS (DELETE FROM sessionfarm_session WHERE app = ? AND id = ? RETURNING app, id)
-            SELECT a.name, a.value, a.key_id
-              FROM taken t LEFT JOIN sessionfarm_attribute a ON a.app = t.app AND a.session_id = t.id""";
+    static final String TAKE_IF_EXPIRED = """
+            WITH locked AS (
+                SELECT app, id FROM sessionfarm_session WHERE app = ? AND id = ? AND expires_at <= %1$s
+                   FOR UPDATE SKIP LOCKED),
+            taken AS (
+                DELETE FROM sessionfarm_session s USING locked WHERE s.app = locked.app AND s.id = locked.id
+                RETURNING s.app, s.id, s.created_at, s.last_access, s.max_inactive)
+            SELECT t.created_at, t.last_access, t.max_inactive, %1$s, a.name, a.value, a.key_id
+              FROM taken t LEFT JOIN sessionfarm_attribute a ON a.app = t.app AND a.session_id = t.id""".formatted(NOW);
 
     private ExpirySweep() {
     }
 
-    /** Takes what it can; a failure ends the sweep, and what was taken before it is returned with it. */
     static Sweep take(Connection connection, String app, int limit, long now, SealedValues values)
             throws SQLException {
         List<String> listed = new ArrayList<>();
@@ -66,23 +65,18 @@ final class ExpirySweep {
         Collections.shuffle(listed); // nodes that listed the same ids then seldom meet on one
         List<ExpiredSession> taken = new ArrayList<>();
         for (String id : listed) {
-            try {
-                ExpiredSession session = Database.inTransaction(connection, con -> takeOne(con, app, id, now, values));
-                if (session != null) {
-                    taken.add(session);
-                }
-            } catch (SQLException e) {
-                return new Sweep(taken, listed.size(), e); // those taken are gone: their listeners must still fire
+            ExpiredSession session = takeOne(connection, app, id, now, values);
+            if (session != null) {
+                taken.add(session);
             }
         }
-        return new Sweep(taken, listed.size(), null);
+        return new Sweep(taken, listed.size());
     }
 
     /** The session, deleted; null if it is no longer expired or another node is taking it. */
     private static ExpiredSession takeOne(Connection con, String app, String id, long now, SealedValues values)
             throws SQLException {
-        ExpiredSession session;
-        try (PreparedStatement ps = con.prepareStatement(LOCK_IF_EXPIRED)) {
+        try (PreparedStatement ps = con.prepareStatement(TAKE_IF_EXPIRED)) {
             ps.setString(1, app);
             ps.setString(2, id);
             try (ResultSet rs = ps.executeQuery()) {
@@ -90,23 +84,16 @@ final class ExpirySweep {
                     return null;
                 }
                 long databaseNow = rs.getLong(4);
-                session = new ExpiredSession(id, DatabaseClock.toLocal(rs.getLong(1), databaseNow, now),
+                ExpiredSession session = new ExpiredSession(id, DatabaseClock.toLocal(rs.getLong(1), databaseNow, now),
                         DatabaseClock.toLocal(rs.getLong(2), databaseNow, now), rs.getInt(3), new HashMap<>());
-            }
-        }
-        Map<String, byte[]> attributes = session.attributes();
-        try (PreparedStatement ps = con.prepareStatement(DELETE_RETURNING_ATTRIBUTES)) {
-            ps.setString(1, app);
-            ps.setString(2, id);
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    String name = rs.getString(1);
+                do {
+                    String name = rs.getString(5);
                     if (name != null) {
-                        attributes.put(name, values.opened(id, name, rs.getBytes(2), rs, 3));
+                        session.attributes().put(name, values.opened(id, name, rs.getBytes(6), rs, 7));
                     }
-                }
+                } while (rs.next());
+                return session;
             }
         }
-        return session;
     }
 }

@@ -390,19 +390,18 @@ public final class SessionStore {
     }
 
     /**
-     * What a sweep did: the sessions it removed, how many expired ones it found (more may be left
-     * when that is the limit), and the failure that ended it early, if one did.
+     * What a sweep did: the sessions it removed, and how many expired ones it found (more may be
+     * left when that is the limit; fewer were taken when other nodes took some).
      */
-    public record Sweep(List<ExpiredSession> taken, int found, SQLException failure) {
+    public record Sweep(List<ExpiredSession> taken, int found) {
     }
 
     /**
      * Removes up to {@code limit} sessions expired by the database's clock and returns them; each
-     * to exactly one of the nodes sweeping at once ({@link ExpirySweep}). Each is removed in a
-     * transaction of its own, so a failure part-way returns those already removed with it.
+     * to exactly one of the nodes sweeping at once ({@link ExpirySweep}).
      */
     public Sweep sweepExpired(int limit) throws SQLException {
-        return connections.timed(con -> ExpirySweep.take(con, app, limit, clock.getAsLong(), atRest));
+        return connections.transaction(con -> ExpirySweep.take(con, app, limit, clock.getAsLong(), atRest));
     }
 
     public long operations() {
