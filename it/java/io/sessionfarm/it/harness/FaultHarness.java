@@ -126,7 +126,7 @@ public final class FaultHarness {
 
     /** One point of the time series: requests and errors in the interval, memory, table sizes. */
     record Sample(double seconds, double requestsPerSecond, long errors, long[] rssKb, long[] heapKb, long tableKb,
-            long deadRows) {
+            long deadRows, long[] tableParts) {
     }
 
     private FaultHarness(Path root, String name, Workload workload) throws Exception {
@@ -490,9 +490,9 @@ public final class FaultHarness {
                 rss[i] = pid < 0 ? -1 : rssKb(pid);
                 heap[i] = pid < 0 ? -1 : heapKb(pid);
             }
-            long[] tables = storeFault.get() ? new long[] {-1, -1} : tables();
+            long[] tables = storeFault.get() ? new long[] {-1, -1, -1, -1, -1, -1} : tables();
             samples.add(new Sample(seconds(), (total - lastRequests) * 1000.0 / SAMPLE_MILLIS, errors - lastErrors, rss,
-                    heap, tables[0], tables[1]));
+                    heap, tables[0], tables[1], java.util.Arrays.copyOfRange(tables, 2, 6)));
             lastRequests = total;
             lastErrors = errors;
         }
@@ -524,7 +524,11 @@ public final class FaultHarness {
         }
     }
 
-    /** The sessionfarm tables' size in KB (with indexes and TOAST) and their dead rows (TOAST's too); -1 if unknown. */
+    /**
+     * The sessionfarm tables' size in KB (with indexes and TOAST) and their dead rows (TOAST's
+     * too); then what grows: the sessions stored, and the session, attribute and token tables'
+     * sizes in KB. -1 if unknown.
+     */
     private long[] tables() {
         try (Connection c = TestDatabase.connect(jdbcUrl); Statement st = c.createStatement()) {
             st.setQueryTimeout(2);
@@ -534,12 +538,16 @@ public final class FaultHarness {
                            (SELECT sum(n_dead_tup) FROM pg_stat_all_tables
                              WHERE relid IN (SELECT oid FROM pg_class WHERE relname LIKE 'sessionfarm%' AND relkind = 'r'
                                              UNION SELECT reltoastrelid FROM pg_class
-                                              WHERE relname LIKE 'sessionfarm%' AND relkind = 'r'))""")) {
+                                              WHERE relname LIKE 'sessionfarm%' AND relkind = 'r')),
+                           (SELECT count(*) FROM sessionfarm_session),
+                           pg_total_relation_size('sessionfarm_session') / 1024,
+                           pg_total_relation_size('sessionfarm_attribute') / 1024,
+                           pg_total_relation_size('sessionfarm_token') / 1024""")) {
                 rs.next();
-                return new long[] {rs.getLong(1), rs.getLong(2)};
+                return new long[] {rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getLong(4), rs.getLong(5), rs.getLong(6)};
             }
         } catch (java.sql.SQLException e) {
-            return new long[] {-1, -1};
+            return new long[] {-1, -1, -1, -1, -1, -1};
         }
     }
 
@@ -551,7 +559,7 @@ public final class FaultHarness {
         for (int i = 1; i <= NODES; i++) {
             csv.append(",heap_kb_node").append(i);
         }
-        csv.append(",sessionfarm_tables_kb,sessionfarm_dead_rows\n");
+        csv.append(",sessionfarm_tables_kb,sessionfarm_dead_rows,stored_sessions,session_table_kb,attribute_table_kb,token_table_kb\n");
         for (Sample s : samples) {
             csv.append(String.format(Locale.ROOT, "%.0f,%.1f,%d", s.seconds(), s.requestsPerSecond(), s.errors()));
             for (long v : s.rssKb()) {
@@ -560,7 +568,11 @@ public final class FaultHarness {
             for (long v : s.heapKb()) {
                 csv.append(',').append(v);
             }
-            csv.append(',').append(s.tableKb()).append(',').append(s.deadRows()).append('\n');
+            csv.append(',').append(s.tableKb()).append(',').append(s.deadRows());
+            for (long v : s.tableParts()) {
+                csv.append(',').append(v);
+            }
+            csv.append('\n');
         }
         Files.writeString(directory.resolve("samples.csv"), csv);
         StringBuilder faultsCsv = new StringBuilder("seconds,fault\n");
