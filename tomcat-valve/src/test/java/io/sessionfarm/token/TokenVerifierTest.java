@@ -374,6 +374,18 @@ class TokenVerifierTest {
     }
 
     @Test
+    void aFamilyOwedForOneSessionIsNotWrittenForATokenOfAnother() throws Exception {
+        byte[] family = RandomIds.newId();
+        long now = store.now;
+        Family owed = Family.owed(family, SESSION, RandomIds.newId(), now, now);
+        memory.owe(owed);
+        Token other = new Token(family, owed.tokenId(), 0, now, "ANOTHER-SESSION", PRIMARY);
+        assertFalse(verifier.verify(other).passes());
+        assertNull(store.row(family), "not written for a token that names another session");
+        assertEquals(1, memory.owedFamilies(), "still owed to its own session");
+    }
+
+    @Test
     void whileTheStoreIsDownAnAuthenticTokenPassesUnverifiedUnlessThisNodeKnowsBetter() throws Exception {
         Token token = issued(5_000);
         Verdict unverified = verifier.verifyWithoutStore(token, store.now);
