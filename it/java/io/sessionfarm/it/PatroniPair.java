@@ -67,11 +67,13 @@ public final class PatroniPair implements ReplicatedPostgres {
         PatroniPair pair = new PatroniPair(PostgresPair.directoryOfPostgres("sessionfarm-patroni-"));
         try {
             int etcdPort = Farm.freePort(22391);
+            String peerUrl = "http://127.0.0.1:" + Farm.freePort(22392);
             pair.etcd = pair.asPostgres("etcd", "etcd", "--name", "e1", "--data-dir", pair.dir.resolve("etcd").toString(),
                     "--listen-client-urls", "http://127.0.0.1:" + etcdPort,
                     "--advertise-client-urls", "http://127.0.0.1:" + etcdPort,
-                    "--listen-peer-urls", "http://127.0.0.1:" + Farm.freePort(22392),
-                    "--initial-cluster-state", "new", "--initial-cluster-token", pair.dir.getFileName().toString());
+                    "--listen-peer-urls", peerUrl, "--initial-advertise-peer-urls", peerUrl,
+                    "--initial-cluster", "e1=" + peerUrl, "--initial-cluster-state", "new",
+                    "--initial-cluster-token", pair.dir.getFileName().toString());
             for (int i = 1; i <= 2; i++) {
                 String name = "node" + i;
                 Member member = new Member(name, pair.dir.resolve(name + ".yml"), Farm.freePort(28007 + i),

@@ -66,8 +66,9 @@ public final class ScriptedUser {
         try {
             if (!loggedIn) {
                 Client.Reply reply = client.get(node, "/api/login?value=" + name);
+                note(node, "login", reply);
                 if (reply.status() != 200) {
-                    return status(reply.status());
+                    return status(node, reply);
                 }
                 loggedIn = true;
                 acknowledged.clear(); // a new session's cart is empty
@@ -77,8 +78,9 @@ public final class ScriptedUser {
                 // Items of this session may still show if the logout's reply is lost and it lives on.
                 maybe.addAll(acknowledged);
                 Client.Reply reply = client.get(node, "/api/invalidate");
+                note(node, "logout", reply);
                 if (reply.status() != 200) {
-                    return status(reply.status());
+                    return status(node, reply);
                 }
                 leaving = false;
                 loggedIn = false;
@@ -95,7 +97,7 @@ public final class ScriptedUser {
             Client.Reply reply = client.get(node, write ? "/api/append?name=cart&value=" + item : "/api/get");
             note(node, write ? "append " + item : "get", reply);
             if (reply.status() != 200) {
-                return status(reply.status());
+                return status(node, reply);
             }
             return check(reply.body(), write ? item : null);
         } catch (IOException e) {
@@ -115,7 +117,7 @@ public final class ScriptedUser {
         Client.Reply reply = client.get(node, "/api/checkout");
         note(node, "checkout", reply);
         if (reply.status() != 200) {
-            return status(reply.status());
+            return status(node, reply);
         }
         Matcher user = USER.matcher(reply.body());
         if (user.find() && !user.group(1).equals(name)) {
@@ -167,8 +169,10 @@ public final class ScriptedUser {
         return items;
     }
 
-    private static Outcome status(int status) {
-        return status >= 500 ? Outcome.SERVER_ERROR : Outcome.OTHER_STATUS;
+    /** A reply other than 200: told the first time, with the replies before it. */
+    private Outcome status(Farm.Node node, Client.Reply reply) {
+        tell("HTTP " + reply.status() + " from " + node.name());
+        return reply.status() >= 500 ? Outcome.SERVER_ERROR : Outcome.OTHER_STATUS;
     }
 
     private Outcome check(String body, String written) {
