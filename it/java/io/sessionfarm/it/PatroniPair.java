@@ -264,12 +264,7 @@ public final class PatroniPair implements ReplicatedPostgres {
 
     /** Starts {@code command} as the postgres user, its output appended to the log {@code name}. */
     private Process asPostgres(String name, String... command) throws Exception {
-        List<String> full = new ArrayList<>();
-        if (PostgresPair.root()) {
-            full.addAll(List.of("runuser", "-u", "postgres", "--"));
-        }
-        full.addAll(List.of(command));
-        return new ProcessBuilder(full).directory(dir.toFile()).redirectErrorStream(true)
+        return new ProcessBuilder(PostgresPair.asPostgresUser(command)).directory(dir.toFile()).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve(name + ".log").toFile())).start();
     }
 

@@ -306,6 +306,16 @@ public final class PostgresPair implements ReplicatedPostgres {
         return "root".equals(System.getProperty("user.name"));
     }
 
+    /** {@code command} as the postgres user runs it: through runuser when this is root. */
+    static List<String> asPostgresUser(String... command) {
+        List<String> full = new ArrayList<>();
+        if (root()) {
+            full.addAll(List.of("runuser", "-u", "postgres", "--"));
+        }
+        full.addAll(List.of(command));
+        return full;
+    }
+
     /** A new temporary directory the postgres user owns; outside the checkout, so that it can reach it. */
     static Path directoryOfPostgres(String prefix) throws Exception {
         Path dir = Files.createTempDirectory(prefix, PosixFilePermissions.asFileAttribute(
@@ -316,13 +326,9 @@ public final class PostgresPair implements ReplicatedPostgres {
         return dir;
     }
 
+    /** Runs {@code command} as the postgres user to its end; fails with its output if it does. */
     static void asPostgres(String... command) throws Exception {
-        List<String> full = new ArrayList<>();
-        if (root()) {
-            full.addAll(List.of("runuser", "-u", "postgres", "--"));
-        }
-        full.addAll(List.of(command));
-        Process process = new ProcessBuilder(full).redirectErrorStream(true).start();
+        Process process = new ProcessBuilder(asPostgresUser(command)).redirectErrorStream(true).start();
         String output = new String(process.getInputStream().readAllBytes());
         if (!process.waitFor(120, TimeUnit.SECONDS) || process.exitValue() != 0) {
             process.destroyForcibly();

@@ -490,7 +490,7 @@ public final class FaultHarness {
                 rss[i] = pid < 0 ? -1 : rssKb(pid);
                 heap[i] = pid < 0 ? -1 : heapKb(pid);
             }
-            long[] tables = storeFault.get() ? new long[] {-1, -1, -1, -1, -1, -1} : tables();
+            long[] tables = storeFault.get() ? unknownTables() : tables();
             samples.add(new Sample(seconds(), (total - lastRequests) * 1000.0 / SAMPLE_MILLIS, errors - lastErrors, rss,
                     heap, tables[0], tables[1], java.util.Arrays.copyOfRange(tables, 2, 6)));
             lastRequests = total;
@@ -547,8 +547,15 @@ public final class FaultHarness {
                 return new long[] {rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getLong(4), rs.getLong(5), rs.getLong(6)};
             }
         } catch (java.sql.SQLException e) {
-            return new long[] {-1, -1, -1, -1, -1, -1};
+            return unknownTables();
         }
+    }
+
+    /** What {@link #tables} returns when the store does not answer. */
+    private static long[] unknownTables() {
+        long[] unknown = new long[6];
+        java.util.Arrays.fill(unknown, -1);
+        return unknown;
     }
 
     private void writeSamples() throws IOException {

@@ -365,7 +365,7 @@ class TokenVerifierTest {
     void aFamilyMadeWhileTheStoreWasDownIsWrittenWhenItsTokenIsFirstChecked() throws Exception {
         byte[] family = RandomIds.newId();
         long now = store.now;
-        Family owed = new Family(family, SESSION, RandomIds.newId(), 0, now, null, 0, now, now, null, 0, null, 0);
+        Family owed = Family.owed(family, SESSION, RandomIds.newId(), now, now);
         memory.owe(owed);
         Verdict verdict = verifier.verify(owed.current(PRIMARY));
         assertEquals(TokenState.CURRENT, verdict.state());
