@@ -18,9 +18,9 @@ import io.sessionfarm.store.TestDatabase;
 
 /**
  * One farm, one clock: a node 45 minutes ahead and one 45 minutes behind (libfaketime), neither
- * serving any request, while a client uses a session on a third node whose clock is right. The
- * skewed nodes sweep expired sessions every second; the session must live while it is used and
- * end on time, by the database's clock, once the client stops, with its listener fired once.
+ * serving any request, while a client uses a session on a third node whose clock is right. Every
+ * node checks its copies and sweeps the store every second; the session must live while it is used
+ * and end on time, by the database's clock, once the client stops, with its listener fired once.
  */
 class ClockSkewIT extends FarmTestBase {
 

@@ -15,8 +15,9 @@ import io.sessionfarm.store.SessionStore.ExpiredSession;
 import io.sessionfarm.store.SessionStore.Sweep;
 
 /**
- * One sweep of expired sessions, in one transaction: the oldest expired ids are listed, then each
- * is taken by a statement of its own if it is still expired and no one else holds it. Of nodes
+ * One sweep of expired sessions, in one transaction: the oldest ids that expired before the current
+ * minute are listed, then each is taken by a statement of its own if it is still expired and no one
+ * else holds it. Of nodes
  * sweeping at once exactly one takes a session, and none takes one a request extended meanwhile;
  * a failure takes none.
  *
@@ -26,10 +27,14 @@ import io.sessionfarm.store.SessionStore.Sweep;
  */
 final class ExpirySweep {
 
-    /** The oldest expired sessions of the app. */
+    /**
+     * The oldest sessions of the app that expired before the current minute, read from the index
+     * of expiry minutes alone: the index holds the minute, not the moment, so that a request's
+     * checkpoint, which moves the moment, leaves every index as it was (V9).
+     */
     static final String LIST_EXPIRED = """
-            SELECT id FROM sessionfarm_session WHERE app = ? AND expires_at <= %s ORDER BY expires_at LIMIT ?"""
-            .formatted(NOW);
+            SELECT id FROM sessionfarm_session WHERE app = ? AND expires_minute < %s / 60000
+             ORDER BY expires_minute LIMIT ?""".formatted(NOW);
 
     /**
      * Takes one session if it is still expired and no one else holds it: locked without waiting

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.security.SecureRandom;
 import java.sql.Connection;
+import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -24,6 +25,7 @@ import org.junit.jupiter.api.Test;
 import io.sessionfarm.store.TestDatabase;
 import io.sessionfarm.store.Database;
 import io.sessionfarm.store.QueryPlans;
+import io.sessionfarm.store.UpdateCounts;
 import io.sessionfarm.token.TokenStore.Family;
 
 /** The token SQL against a real PostgreSQL. */
@@ -63,6 +65,48 @@ class TokenStoreTest {
                     "SELECT * FROM sessionfarm_token WHERE app = ? AND family = ?").isEmpty(),
                     "the check sees a family looked up without its session");
         }
+    }
+
+    /**
+     * A rotation and a first use change no indexed column, so PostgreSQL rewrites the family's row
+     * in place; at most the one rotation that crosses into the next hour does not.
+     */
+    @Test
+    void rotationsAndFirstUsesRewriteTheFamilyRowInPlace() throws Exception {
+        TokenStore inPlace = new TokenStore(UpdateCounts.unpooled(url), "localhost/in-place");
+        byte[] family = id();
+        byte[] token = inPlace.create(family, "HOT", id(), 0).tokenId();
+        UpdateCounts before = UpdateCounts.of(url, "sessionfarm_token", 0);
+        for (int i = 0; i < 10; i++) {
+            byte[] next = id();
+            assertNotNull(inPlace.rotate(family, token, "HOT", next, 0));
+            inPlace.firstUse("HOT", family, next);
+            token = next;
+        }
+        UpdateCounts rotations = UpdateCounts.of(url, "sessionfarm_token", before.updates() + 20).since(before);
+        assertEquals(20, rotations.updates(), "ten rotations, ten first uses");
+        assertTrue(rotations.notInPlace() <= 1, rotations.inPlace() + " of 20 updates were in place");
+    }
+
+    @Test
+    void anIdleFamilyIsDeletedInTheHourAfterItsTimeoutAndALongLivedOneAtItsLifetime() throws Exception {
+        TokenStore sweeping = new TokenStore(database.dataSource(), "localhost/expiring");
+        byte[] idle = id();
+        byte[] active = id();
+        byte[] old = id();
+        sweeping.create(idle, "IDLE", id(), 0);
+        sweeping.create(active, "ACTIVE", id(), 0);
+        Family created = sweeping.create(old, "OLD", id(), 1_000); // a hand-off carried its creation over
+        assertEquals(1_000, created.createdAt());
+        try (Connection con = TestDatabase.connect(url); Statement st = con.createStatement()) {
+            // Last issued two hours ago, by the database's clock.
+            st.executeUpdate("UPDATE sessionfarm_token SET issued_at = issued_at - 7200000"
+                    + " WHERE app = 'localhost/expiring' AND session_id = 'IDLE'");
+        }
+        assertEquals(2, sweeping.deleteExpired(1_800_000, 86_400_000));
+        assertNull(sweeping.read("IDLE", idle), "idle for two hours, timeout 30 minutes");
+        assertNull(sweeping.read("OLD", old), "created in 1970, lifetime a day");
+        assertNotNull(sweeping.read("ACTIVE", active));
     }
 
     @Test
