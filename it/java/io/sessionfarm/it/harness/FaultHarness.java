@@ -113,6 +113,7 @@ public final class FaultHarness {
     private final Map<Fault, Long> faults = new EnumMap<>(Fault.class);
     private final List<String> notInjected = new CopyOnWriteArrayList<>();
     private final List<Sample> samples = new CopyOnWriteArrayList<>();
+    private final StringBuffer relations = new StringBuffer();
     private final List<Plot.Marker> markers = new CopyOnWriteArrayList<>();
     private final Random random = new Random(20261122);
     private final long start = System.currentTimeMillis();
@@ -218,6 +219,7 @@ public final class FaultHarness {
             count(user.step(nodes.get((user.home + 1) % NODES)));
         }
         sampler.interrupt();
+        relations("end");
         if (haproxy != null) {
             haproxy.destroy();
             haproxy.waitFor();
@@ -491,6 +493,9 @@ public final class FaultHarness {
                 heap[i] = pid < 0 ? -1 : heapKb(pid);
             }
             long[] tables = storeFault.get() ? unknownTables() : tables();
+            if (relations.isEmpty() && seconds() >= 300 && !storeFault.get()) {
+                relations("5 min");
+            }
             samples.add(new Sample(seconds(), (total - lastRequests) * 1000.0 / SAMPLE_MILLIS, errors - lastErrors, rss,
                     heap, tables[0], tables[1], java.util.Arrays.copyOfRange(tables, 2, 6)));
             lastRequests = total;
@@ -551,6 +556,36 @@ public final class FaultHarness {
         }
     }
 
+    /**
+     * Where the tables' space is, for relations.csv: the size of every sessionfarm table, index and
+     * TOAST table, and each table's row counts since the statistics began (a failover starts them
+     * anew on the promoted server). Updates that change no indexed column are HOT: in place, no new
+     * index entries.
+     */
+    private void relations(String when) {
+        try (Connection c = TestDatabase.connect(jdbcUrl); Statement st = c.createStatement()) {
+            st.setQueryTimeout(5);
+            try (ResultSet rs = st.executeQuery("""
+                    SELECT c.relname, pg_relation_size(c.oid) / 1024, s.n_live_tup, s.n_dead_tup, s.n_tup_ins,
+                           s.n_tup_upd, s.n_tup_hot_upd, s.n_tup_del, s.autovacuum_count
+                      FROM pg_class c LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
+                     WHERE c.relname LIKE 'sessionfarm%' AND c.relkind IN ('r', 'i')
+                        OR c.oid IN (SELECT reltoastrelid FROM pg_class WHERE relname LIKE 'sessionfarm%')
+                     ORDER BY c.relname""")) {
+                while (rs.next()) {
+                    relations.append(when);
+                    for (int i = 1; i <= 9; i++) {
+                        String value = rs.getString(i);
+                        relations.append(',').append(value == null ? "" : value);
+                    }
+                    relations.append('\n');
+                }
+            }
+        } catch (java.sql.SQLException e) {
+            relations.append(when).append(",unknown: ").append(e.getMessage().replace(',', ' ')).append('\n');
+        }
+    }
+
     /** What {@link #tables} returns when the store does not answer. */
     private static long[] unknownTables() {
         long[] unknown = new long[6];
@@ -582,6 +617,8 @@ public final class FaultHarness {
             csv.append('\n');
         }
         Files.writeString(directory.resolve("samples.csv"), csv);
+        Files.writeString(directory.resolve("relations.csv"), "when,relation,kb,live_rows,dead_rows,inserts,updates,"
+                + "hot_updates,deletes,autovacuums\n" + relations);
         StringBuilder faultsCsv = new StringBuilder("seconds,fault\n");
         markers.forEach(m -> faultsCsv.append(String.format(Locale.ROOT, "%.0f,%s%n", m.seconds(), m.label())));
         Files.writeString(directory.resolve("faults.csv"), faultsCsv);

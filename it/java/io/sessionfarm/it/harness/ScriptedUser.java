@@ -39,7 +39,8 @@ public final class ScriptedUser {
     private final Client client = new Client();
     /** The last replies, printed the first time this user sees something wrong: what led to it. */
     private final java.util.ArrayDeque<String> recent = new java.util.ArrayDeque<>();
-    private boolean told;
+    /** The kinds of trouble this user has told of: each is told once, with the replies before it. */
+    private final Set<String> told = new HashSet<>();
     /** Items the farm acknowledged, in order: each must be in every later reply. */
     private final List<String> acknowledged = new ArrayList<>();
     /** Items sent whose reply never came: they may or may not have been applied. */
@@ -71,7 +72,10 @@ public final class ScriptedUser {
                     return status(node, reply);
                 }
                 loggedIn = true;
-                acknowledged.clear(); // a new session's cart is empty
+                // A new session's cart is empty; one that lost its login (a token refused) keeps
+                // the items sent to it since: allowed, not required.
+                maybe.addAll(acknowledged);
+                acknowledged.clear();
                 return Outcome.OK;
             }
             if (leaving) {
@@ -121,12 +125,13 @@ public final class ScriptedUser {
         }
         Matcher user = USER.matcher(reply.body());
         if (user.find() && !user.group(1).equals(name)) {
+            tell("foreign", "an order of " + user.group(1));
             return Outcome.FOREIGN_DATA;
         }
         List<String> ordered = items(ORDERED, reply.body());
         for (String item : ordered) {
             if (!item.startsWith(name + "-") || !maybe.contains(item)) {
-                tell("an order with an item it never sent: " + item);
+                tell("foreign", "an order with an item it never sent: " + item);
                 return Outcome.FOREIGN_DATA;
             }
         }
@@ -135,7 +140,7 @@ public final class ScriptedUser {
         leaving = random.nextInt(3) == 0;
         expected.removeAll(ordered);
         if (!expected.isEmpty()) {
-            tell("an order without acknowledged items " + expected);
+            tell("lost", "an order without acknowledged items " + expected);
             lostWrites += expected.size();
             return Outcome.LOST_WRITES;
         }
@@ -150,9 +155,8 @@ public final class ScriptedUser {
         }
     }
 
-    private void tell(String what) {
-        if (!told) {
-            told = true;
+    private void tell(String kind, String what) {
+        if (told.add(kind)) {
             System.err.println(name + " saw " + what + "; acknowledged " + acknowledged + ", maybe " + maybe
                     + "; its last replies:\n  " + String.join("\n  ", recent));
         }
@@ -171,7 +175,7 @@ public final class ScriptedUser {
 
     /** A reply other than 200: told the first time, with the replies before it. */
     private Outcome status(Farm.Node node, Client.Reply reply) {
-        tell("HTTP " + reply.status() + " from " + node.name());
+        tell("status", "HTTP " + reply.status() + " from " + node.name());
         return reply.status() >= 500 ? Outcome.SERVER_ERROR : Outcome.OTHER_STATUS;
     }
 
@@ -179,12 +183,13 @@ public final class ScriptedUser {
         Matcher user = USER.matcher(body);
         String owner = user.find() ? user.group(1) : null;
         if (owner != null && !owner.equals(name)) {
+            tell("foreign", "a session of " + owner);
             return Outcome.FOREIGN_DATA;
         }
         List<String> items = items(CART, body);
         for (String item : items) {
             if (!item.startsWith(name + "-") || !(acknowledged.contains(item) || maybe.contains(item) || item.equals(written))) {
-                tell("an item it never sent: " + item);
+                tell("foreign", "an item it never sent: " + item);
                 return Outcome.FOREIGN_DATA; // another user's item, or one this user never sent
             }
         }
@@ -201,7 +206,7 @@ public final class ScriptedUser {
             loggedIn = false;
         }
         if (!missing.isEmpty()) {
-            tell("acknowledged items missing " + missing);
+            tell("lost", "acknowledged items missing " + missing);
             lostWrites += missing.size();
             return Outcome.LOST_WRITES;
         }

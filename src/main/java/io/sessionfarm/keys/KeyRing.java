@@ -97,7 +97,15 @@ public final class KeyRing {
     private volatile Map<Integer, SecretKey> keys = Map.of();
     private volatile Key primary;
     private volatile long primarySince;
-    private volatile long lastRefresh;
+    /** When the last read of the ring began ({@link System#nanoTime()}). */
+    private volatile long readStarted = System.nanoTime() - 1_000_000_000L;
+    /** Held while the ring is read, and by a request waiting to read it for an unknown id. */
+    private final Object reading = new Object();
+    private final java.util.concurrent.atomic.AtomicInteger waiting = new java.util.concurrent.atomic.AtomicInteger();
+    private final LongAdder reads = new LongAdder();
+
+    /** How many requests may wait for a read of the ring for an id this node does not know. */
+    static final int MAX_WAITING = 64;
 
     private final LongAdder rotations = new LongAdder();
     /** Encryptions under the current primary on this node, counted by {@link #sealingKey(int)}. */
@@ -195,25 +203,48 @@ public final class KeyRing {
     }
 
     /**
-     * The key with this id; if this node does not know it, the ring is read again first, at most
-     * once a second whatever the answer (unknown ids cost an attacker nothing to send).
+     * The key with this id; if this node does not know it, the ring is read again first. Unknown
+     * ids cost an attacker nothing to send, so the ring is read for them at most once a second: a
+     * request that comes within the second waits for the next read rather than be turned away, as
+     * do requests that come while a read is under way, and one read answers all of them. A key
+     * another node promoted without this node seeing it added first reaches this node in many
+     * requests at once, and each of them finds it. At most {@value #MAX_WAITING} requests wait;
+     * beyond that an unknown id is refused at once.
      *
      * @return null if the key is not in the ring
      * @throws SQLException if the ring could not be read
      */
     public SecretKey findOrRefresh(int id) throws SQLException {
         SecretKey key = keys.get(id);
-        long now = System.currentTimeMillis();
-        if (key == null && now - lastRefresh > 1000) {
-            lastRefresh = now;
-            try {
-                refresh(false);
-            } catch (GeneralSecurityException e) {
-                return null;
-            }
-            key = keys.get(id);
+        if (key != null) {
+            return key;
         }
-        return key;
+        long asked = System.nanoTime();
+        if (waiting.incrementAndGet() > MAX_WAITING) {
+            waiting.decrementAndGet();
+            return null;
+        }
+        try {
+            synchronized (reading) {
+                key = keys.get(id);
+                if (key != null || readStarted - asked > 0) {
+                    return key; // a read that began after this request asked has answered it
+                }
+                long wait = readStarted + 1_000_000_000L - System.nanoTime();
+                if (wait > 0) {
+                    Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+                }
+                refresh(false);
+                return keys.get(id);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return null;
+        } catch (GeneralSecurityException e) {
+            return null; // only thrown when strict
+        } finally {
+            waiting.decrementAndGet();
+        }
     }
 
     /** The key with this id if this node already holds it; never asks the database. */
@@ -231,6 +262,14 @@ public final class KeyRing {
     }
 
     private void refresh(boolean strict) throws SQLException, GeneralSecurityException {
+        synchronized (reading) {
+            readStarted = System.nanoTime();
+            reads.increment();
+            read(strict);
+        }
+    }
+
+    private void read(boolean strict) throws SQLException, GeneralSecurityException {
         Map<Integer, SecretKey> read = new HashMap<>();
         Key newPrimary = null;
         long since = 0;
@@ -277,7 +316,6 @@ public final class KeyRing {
         }
         primary = newPrimary;
         primarySince = since;
-        lastRefresh = System.currentTimeMillis();
     }
 
     /**
@@ -384,6 +422,11 @@ public final class KeyRing {
     /** Milliseconds since the primary key was promoted, as of the last refresh. */
     public long primaryAgeMillis() {
         return primary == null ? 0 : System.currentTimeMillis() - primarySince;
+    }
+
+    /** How often this node has read the ring. */
+    long reads() {
+        return reads.sum();
     }
 
     public long rotations() {

@@ -90,6 +90,54 @@ class KeyRingTest {
         assertEquals(1, a.rotations());
     }
 
+    /**
+     * A key promoted without warning (another node's rotation this node's refreshes missed) reaches
+     * this node first in the tokens of many requests at once, and just after the ring was read for
+     * another reason: every one of them must find it, none is turned away by the limit of one read
+     * a second.
+     */
+    @Test
+    void aKeyPromotedWithoutWarningIsFoundByEveryRequestThatBringsIt() throws Exception {
+        KeyRing node = ring(MASTER, 60_000, 1000, 1000);
+        KeyRing other = ring(MASTER, 0, 0, 60_000);
+        node.start();
+        other.start();
+        node.refresh(); // the periodic read, just before another node adds and promotes a key at once
+        other.rotateIfDue();
+        other.rotateIfDue();
+        int newest = other.primary().id();
+        assertNull(node.known(newest), "this node has not read the ring since");
+
+        int requests = 16;
+        java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(requests);
+        java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+        java.util.List<java.util.concurrent.Future<javax.crypto.SecretKey>> found = new java.util.ArrayList<>();
+        for (int i = 0; i < requests; i++) {
+            found.add(threads.submit(() -> {
+                go.await();
+                return node.findOrRefresh(newest);
+            }));
+        }
+        go.countDown();
+        for (java.util.concurrent.Future<javax.crypto.SecretKey> key : found) {
+            assertEquals(other.primary().secret(), key.get(), "every request found the new key");
+        }
+        threads.shutdown();
+    }
+
+    @Test
+    void unknownKeyIdsReadTheRingAtMostOnceASecond() throws Exception {
+        KeyRing node = ring(MASTER, 60_000, 1000, 1000);
+        node.start();
+        long reads = node.reads();
+        long start = System.nanoTime();
+        for (int i = 0; i < 3; i++) {
+            assertNull(node.findOrRefresh(12345 + i), "not in the ring");
+        }
+        long seconds = (System.nanoTime() - start) / 1_000_000_000L;
+        assertTrue(node.reads() - reads <= seconds + 1, (node.reads() - reads) + " reads in " + seconds + " s");
+    }
+
     @Test
     void theDatabaseHoldsNoKeyInTheClear() throws Exception {
         KeyRing a = ring(MASTER, 60_000, 1000, 1000);
