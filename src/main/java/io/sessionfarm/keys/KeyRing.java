@@ -11,7 +11,9 @@ import java.sql.SQLException;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantLock;
 
 import javax.crypto.SecretKey;
 import javax.crypto.spec.SecretKeySpec;
@@ -97,15 +99,24 @@ public final class KeyRing {
     private volatile Map<Integer, SecretKey> keys = Map.of();
     private volatile Key primary;
     private volatile long primarySince;
-    /** When the last read of the ring began ({@link System#nanoTime()}). */
-    private volatile long readStarted = System.nanoTime() - 1_000_000_000L;
-    /** Held while the ring is read, and by a request waiting to read it for an unknown id. */
-    private final Object reading = new Object();
-    private final java.util.concurrent.atomic.AtomicInteger waiting = new java.util.concurrent.atomic.AtomicInteger();
+    /** Held while the ring is read: one read at a time, and requests wait for the one under way. */
+    private final ReentrantLock reading = new ReentrantLock();
+    /** When the last read that succeeded began ({@link System#nanoTime()}); guarded by reading. */
+    private long lastGoodRead = System.nanoTime() - TimeUnit.MILLISECONDS.toNanos(READ_WAIT_MILLIS);
+    /** When the last read for an unknown id began; guarded by reading. */
+    private long lastReadForUnknownId = System.nanoTime() - TimeUnit.MILLISECONDS.toNanos(READ_WAIT_MILLIS);
     private final LongAdder reads = new LongAdder();
 
-    /** How many requests may wait for a read of the ring for an id this node does not know. */
-    static final int MAX_WAITING = 64;
+    private final java.util.concurrent.atomic.AtomicInteger waitingForSlot = new java.util.concurrent.atomic.AtomicInteger();
+
+    /**
+     * How long a request waits for a read of the ring for a key this node does not know, and how
+     * often at most such reads start: short, so that cookies with forged key ids cost little even
+     * while the store hangs, and equal, so that a request always finds a read it may wait for.
+     */
+    static final long READ_WAIT_MILLIS = 500;
+    /** How many requests may wait at once for the next read a second allows (not for one under way). */
+    static final int MAX_WAITING_FOR_SLOT = 16;
 
     private final LongAdder rotations = new LongAdder();
     /** Encryptions under the current primary on this node, counted by {@link #sealingKey(int)}. */
@@ -203,13 +214,14 @@ public final class KeyRing {
     }
 
     /**
-     * The key with this id; if this node does not know it, the ring is read again first. Unknown
-     * ids cost an attacker nothing to send, so the ring is read for them at most once a second: a
-     * request that comes within the second waits for the next read rather than be turned away, as
-     * do requests that come while a read is under way, and one read answers all of them. A key
-     * another node promoted without this node seeing it added first reaches this node in many
-     * requests at once, and each of them finds it. At most {@value #MAX_WAITING} requests wait;
-     * beyond that an unknown id is refused at once.
+     * The key with this id; if this node does not know it, the ring is read again first, and the
+     * request waits for that read (at most {@value #READ_WAIT_MILLIS} ms), so that a key another
+     * node promoted before this node read it is found by every request that brings it. One read
+     * at a time answers every request waiting by then. Unknown ids cost an attacker nothing to
+     * send, so reads for them start at most once every {@value #READ_WAIT_MILLIS} ms (the periodic
+     * reads do not count): a request that comes sooner waits, without holding anything, for the
+     * next; at most {@value #MAX_WAITING_FOR_SLOT} requests wait so, and beyond them an unknown id
+     * is refused at once.
      *
      * @return null if the key is not in the ring
      * @throws SQLException if the ring could not be read
@@ -220,30 +232,45 @@ public final class KeyRing {
             return key;
         }
         long asked = System.nanoTime();
-        if (waiting.incrementAndGet() > MAX_WAITING) {
-            waiting.decrementAndGet();
-            return null;
-        }
+        long deadline = asked + TimeUnit.MILLISECONDS.toNanos(READ_WAIT_MILLIS);
         try {
-            synchronized (reading) {
-                key = keys.get(id);
-                if (key != null || readStarted - asked > 0) {
-                    return key; // a read that began after this request asked has answered it
+            while (true) {
+                long nextSlot;
+                if (!reading.tryLock(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                    return null; // a read stalls: refused, as while the store is down
                 }
-                long wait = readStarted + 1_000_000_000L - System.nanoTime();
-                if (wait > 0) {
-                    Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+                try {
+                    key = keys.get(id);
+                    if (key != null || lastGoodRead - asked > 0) {
+                        return key; // answered by a read that began after this request asked
+                    }
+                    nextSlot = lastReadForUnknownId + TimeUnit.MILLISECONDS.toNanos(READ_WAIT_MILLIS);
+                    if (System.nanoTime() - nextSlot >= 0) {
+                        lastReadForUnknownId = System.nanoTime();
+                        refresh(false);
+                        return keys.get(id);
+                    }
+                } finally {
+                    reading.unlock();
                 }
-                refresh(false);
-                return keys.get(id);
+                if (nextSlot - deadline > 0) {
+                    return null;
+                }
+                if (waitingForSlot.incrementAndGet() > MAX_WAITING_FOR_SLOT) {
+                    waitingForSlot.decrementAndGet();
+                    return null;
+                }
+                try {
+                    TimeUnit.NANOSECONDS.sleep(Math.max(0, nextSlot - System.nanoTime()));
+                } finally {
+                    waitingForSlot.decrementAndGet();
+                }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return null;
         } catch (GeneralSecurityException e) {
             return null; // only thrown when strict
-        } finally {
-            waiting.decrementAndGet();
         }
     }
 
@@ -262,14 +289,20 @@ public final class KeyRing {
     }
 
     private void refresh(boolean strict) throws SQLException, GeneralSecurityException {
-        synchronized (reading) {
-            readStarted = System.nanoTime();
+        reading.lock();
+        try {
+            long started = System.nanoTime();
             reads.increment();
-            read(strict);
+            if (read(strict)) {
+                lastGoodRead = started;
+            }
+        } finally {
+            reading.unlock();
         }
     }
 
-    private void read(boolean strict) throws SQLException, GeneralSecurityException {
+    /** Reads the ring; false if it held no readable primary key, and what this node had is kept. */
+    private boolean read(boolean strict) throws SQLException, GeneralSecurityException {
         Map<Integer, SecretKey> read = new HashMap<>();
         Key newPrimary = null;
         long since = 0;
@@ -308,7 +341,7 @@ public final class KeyRing {
             if (strict) {
                 throw new GeneralSecurityException("the farm has no readable primary '" + purpose + "' key");
             }
-            return; // keep what we had
+            return false; // keep what we had
         }
         keys = Map.copyOf(read);
         if (primary == null || primary.id() != newPrimary.id()) {
@@ -316,6 +349,7 @@ public final class KeyRing {
         }
         primary = newPrimary;
         primarySince = since;
+        return true;
     }
 
     /**

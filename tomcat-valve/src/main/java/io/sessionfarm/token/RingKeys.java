@@ -9,9 +9,10 @@ import io.sessionfarm.store.StoreGate;
 
 /**
  * The token keys of the farm's key ring, as tokens are opened with them. An id this node does not
- * know makes it read the ring again (at most once a second: the request may wait up to a second
- * for that read), but never while the store is down: then the token is refused at once, or forged
- * cookies would make request threads wait on the pool.
+ * know makes it read the ring again ({@link KeyRing#findOrRefresh}: one read at a time, shared by
+ * the requests waiting for it, at most two a second for unknown ids), but never while the store is
+ * down: then the token is refused at once, or forged cookies would make request threads wait on
+ * the pool.
  */
 final class RingKeys implements TokenVerifier.Keys {
 
