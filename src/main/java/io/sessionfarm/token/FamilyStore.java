@@ -43,4 +43,7 @@ interface FamilyStore {
 
     /** One round trip, to learn whether the store answers again. */
     void ping() throws SQLException;
+
+    /** Deletes one family of the session if the session has another; false if it has none. */
+    boolean deleteFamilyIfOthers(String sessionId, byte[] family) throws SQLException;
 }

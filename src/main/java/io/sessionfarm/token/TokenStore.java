@@ -95,6 +95,10 @@ final class TokenStore implements FamilyStore {
             DELETE FROM sessionfarm_token WHERE app = ? AND session_id = ?""";
     private static final String DELETE_FAMILY = """
             DELETE FROM sessionfarm_token WHERE app = ? AND session_id = ? AND family = ?""";
+    private static final String DELETE_FAMILY_IF_OTHERS = """
+            DELETE FROM sessionfarm_token t WHERE app = ? AND session_id = ? AND family = ?
+               AND EXISTS (SELECT 1 FROM sessionfarm_token o
+                            WHERE o.app = t.app AND o.session_id = t.session_id AND o.family <> t.family)""";
     private static final String LOGGED_IN = """
             WITH kept AS (
                 UPDATE sessionfarm_token SET session_id = ?, previous_token_id = NULL, previous_until = 0,
@@ -135,7 +139,7 @@ final class TokenStore implements FamilyStore {
      * once per link, and the sweep of expired families and codes.
      */
     static final List<String> HOT_PATH = List.of(READ, CREATE, ROTATE_ANY, ROTATE_IF_DUE, ROTATE_AT_LOGIN, FIRST_USE,
-            REVOKE_SESSION, DELETE_FAMILY, LOGGED_IN, CAP_FAMILIES);
+            REVOKE_SESSION, DELETE_FAMILY, DELETE_FAMILY_IF_OTHERS, LOGGED_IN, CAP_FAMILIES);
 
     private static String withStamp(String statement) {
         return WITH_STAMP.formatted(statement, NOW);
@@ -219,6 +223,11 @@ final class TokenStore implements FamilyStore {
     @Override
     public int revokeSession(String sessionId) throws SQLException {
         return update(REVOKE_SESSION, app, sessionId, app, sessionId);
+    }
+
+    @Override
+    public boolean deleteFamilyIfOthers(String sessionId, byte[] family) throws SQLException {
+        return update(DELETE_FAMILY_IF_OTHERS, app, sessionId, family) == 1;
     }
 
     void deleteFamily(String sessionId, byte[] family) throws SQLException {

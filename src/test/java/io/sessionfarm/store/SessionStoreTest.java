@@ -67,13 +67,14 @@ class SessionStoreTest {
      */
     @Test
     void aCheckpointRewritesItsSessionRowInPlace() throws Exception {
-        SessionStore inPlace = new SessionStore(UpdateCounts.unpooled(url), "localhost/in-place");
+        String own = UpdateCounts.freshDatabase("store_in_place");
+        SessionStore inPlace = new SessionStore(UpdateCounts.unpooled(own), "localhost/in-place");
         long version = inPlace.save(checkpoint("in-place", 0, Map.of("a", bytes("0")), Set.of())).getAsLong();
-        UpdateCounts before = UpdateCounts.of(url, "sessionfarm_session", 0);
+        UpdateCounts before = UpdateCounts.of(own, "sessionfarm_session", 0);
         for (int i = 1; i <= 20; i++) {
             version = inPlace.save(checkpoint("in-place", version, Map.of("a", bytes("" + i)), Set.of())).getAsLong();
         }
-        UpdateCounts checkpoints = UpdateCounts.of(url, "sessionfarm_session", before.updates() + 20).since(before);
+        UpdateCounts checkpoints = UpdateCounts.of(own, "sessionfarm_session", before.updates() + 20).since(before);
         assertEquals(20, checkpoints.updates(), "every checkpoint updated the session row once");
         assertTrue(checkpoints.notInPlace() <= 1, checkpoints.inPlace() + " of 20 checkpoints were in place");
     }

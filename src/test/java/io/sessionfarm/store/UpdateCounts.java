@@ -16,6 +16,17 @@ import org.postgresql.ds.PGSimpleDataSource;
 public record UpdateCounts(long updates, long inPlace) {
 
     /**
+     * A new database with the sessionfarm tables, for one test alone: the counts are per table,
+     * and another test's updates, reported late by a pooled connection, would mix with its own.
+     */
+    public static String freshDatabase(String name) throws SQLException {
+        String url = TestDatabase.fresh(name);
+        TestDatabase.Server server = TestDatabase.server();
+        Database.open(url, server.user(), server.password(), 1, 2000, name).close(); // migrates
+        return url;
+    }
+
+    /**
      * Connections without a pool: a backend's counts reach pg_stat_all_tables when it ends, so a
      * store on this shows its updates a moment after each call.
      */

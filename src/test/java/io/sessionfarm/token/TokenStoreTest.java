@@ -73,17 +73,18 @@ class TokenStoreTest {
      */
     @Test
     void rotationsAndFirstUsesRewriteTheFamilyRowInPlace() throws Exception {
-        TokenStore inPlace = new TokenStore(UpdateCounts.unpooled(url), "localhost/in-place");
+        String own = UpdateCounts.freshDatabase("token_store_in_place");
+        TokenStore inPlace = new TokenStore(UpdateCounts.unpooled(own), "localhost/in-place");
         byte[] family = id();
         byte[] token = inPlace.create(family, "HOT", id(), 0).tokenId();
-        UpdateCounts before = UpdateCounts.of(url, "sessionfarm_token", 0);
+        UpdateCounts before = UpdateCounts.of(own, "sessionfarm_token", 0);
         for (int i = 0; i < 10; i++) {
             byte[] next = id();
             assertNotNull(inPlace.rotate(family, token, "HOT", next, 0));
             inPlace.firstUse("HOT", family, next);
             token = next;
         }
-        UpdateCounts rotations = UpdateCounts.of(url, "sessionfarm_token", before.updates() + 20).since(before);
+        UpdateCounts rotations = UpdateCounts.of(own, "sessionfarm_token", before.updates() + 20).since(before);
         assertEquals(20, rotations.updates(), "ten rotations, ten first uses");
         assertTrue(rotations.notInPlace() <= 1, rotations.inPlace() + " of 20 updates were in place");
     }
@@ -106,7 +107,7 @@ class TokenStoreTest {
         assertEquals(2, sweeping.deleteExpired(1_800_000, 86_400_000));
         assertNull(sweeping.read("IDLE", idle), "idle for two hours, timeout 30 minutes");
         assertNull(sweeping.read("OLD", old), "created in 1970, lifetime a day");
-        assertNotNull(sweeping.read("ACTIVE", active));
+        assertNotNull(sweeping.read("ACTIVE", active), "issued now, timeout 30 minutes");
     }
 
     @Test

@@ -204,13 +204,22 @@ final class TokenVerifier {
         return new Verdict(row, TokenState.PREDECESSOR, true);
     }
 
-    /** The idle and absolute timeouts, by the database's clock: a session past either is closed. */
+    /**
+     * The idle and absolute timeouts, by the database's clock: a session past either is closed. A
+     * family idle past its timeout while its session lives on through another family (a
+     * hand-off's) is closed alone: its row may outlive the timeout by up to an hour (the sweep
+     * finds idle families by the hour), and an old tab must not end the session everywhere.
+     */
     private boolean closedByTime(Family row) throws SQLException {
         boolean absolute = row.now() - row.createdAt() > settings.absoluteMillis();
         if (!absolute && row.now() - row.issuedAt() <= settings.idleMillis()) {
             return false;
         }
         (absolute ? stats.closedByAbsoluteTimeout : stats.closedByIdleTimeout).increment();
+        if (!absolute && row.stamp() != null && row.stamp().expiresAt() > System.currentTimeMillis()
+                && store.deleteFamilyIfOthers(row.sessionId(), row.family())) {
+            return true;
+        }
         store.revokeSession(row.sessionId());
         endLocalSession.accept(row.sessionId());
         if (log.isDebugEnabled()) {

@@ -33,6 +33,8 @@ final class InMemoryFamilies implements FamilyStore {
 
     /** The database's clock. */
     long now = System.currentTimeMillis();
+    /** The stamp of the families' session row, read with each family; null: no row. */
+    io.sessionfarm.store.StoredSession.Stamp sessionStamp;
     final Map<String, Row> rows = new HashMap<>();
     final List<String> revokedSessions = new ArrayList<>();
     /** Runs once, just before the next rotation: another node's request that gets there first. */
@@ -127,8 +129,19 @@ final class InMemoryFamilies implements FamilyStore {
     public void ping() {
     }
 
+    @Override
+    public boolean deleteFamilyIfOthers(String sessionId, byte[] family) {
+        Row row = row(family);
+        if (row == null || !row.sessionId.equals(sessionId)
+                || rows.values().stream().noneMatch(other -> other != row && other.sessionId.equals(sessionId))) {
+            return false;
+        }
+        rows.remove(HexFormat.of().formatHex(family));
+        return true;
+    }
+
     private Family snapshot(byte[] family, Row row) {
         return new Family(family.clone(), row.sessionId, row.tokenId, row.generation, row.issuedAt, row.previousTokenId,
-                row.previousUntil, row.createdAt, now, null, row.currentUsedAt, row.olderTokenId, row.olderUntil);
+                row.previousUntil, row.createdAt, now, sessionStamp, row.currentUsedAt, row.olderTokenId, row.olderUntil);
     }
 }

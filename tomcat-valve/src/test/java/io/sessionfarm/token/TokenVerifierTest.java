@@ -290,6 +290,36 @@ class TokenVerifierTest {
         assertEquals(0, stats.tokensVerified.sum());
     }
 
+    /** A hand-off's other family keeps the session alive: an old tab's idle family ends alone. */
+    @Test
+    void anIdleFamilyWhoseSessionLivesOnThroughAnotherEndsAlone() throws Exception {
+        Token idle = issued(IDLE + 1);
+        Token other = issued(5_000);
+        long now = System.currentTimeMillis();
+        store.sessionStamp = new io.sessionfarm.store.StoredSession.Stamp(3, now - 1_000, now + IDLE);
+        assertFalse(verifier.verify(idle).passes());
+        assertEquals(1, stats.closedByIdleTimeout.sum());
+        assertNull(store.row(idle.family()), "the idle family is gone");
+        assertEquals(List.of(), store.revokedSessions, "the session's other family stays");
+        assertEquals(List.of(), endedHere, "and so does the session");
+        assertTrue(verifier.verify(other).passes(), "the other family still passes");
+    }
+
+    /** Without another family, or once the session itself has ended, the idle timeout closes the session. */
+    @Test
+    void anIdleFamilyAloneOrOfAnEndedSessionClosesTheSession() throws Exception {
+        long now = System.currentTimeMillis();
+        store.sessionStamp = new io.sessionfarm.store.StoredSession.Stamp(3, now - 1_000, Long.MAX_VALUE); // never expires
+        assertFalse(verifier.verify(issued(IDLE + 1)).passes());
+        assertEquals(List.of(SESSION), store.revokedSessions, "its only family: the session is closed");
+
+        Token idle = issued(IDLE + 1);
+        issued(5_000);
+        store.sessionStamp = new io.sessionfarm.store.StoredSession.Stamp(4, now - IDLE - 1, now - 1);
+        assertFalse(verifier.verify(idle).passes());
+        assertEquals(List.of(SESSION, SESSION), store.revokedSessions, "the session itself expired");
+    }
+
     @Test
     void theAbsoluteTimeoutClosesTheSessionHoweverActive() throws Exception {
         Token token = store.add(RandomIds.newId(), SESSION, RandomIds.newId(), 5_000, ABSOLUTE + 1).current(PRIMARY);
