@@ -484,7 +484,9 @@ public final class FaultHarness {
         while (running.get()) {
             pause(SAMPLE_MILLIS);
             long total = requests.sum();
-            long errors = total - outcomes.get(Outcome.OK).sum();
+            // Counted from the outcomes themselves: total minus OK, read a moment apart, could dip below zero.
+            long errors = outcomes.entrySet().stream().filter(e -> e.getKey() != Outcome.OK)
+                    .mapToLong(e -> e.getValue().sum()).sum();
             long[] rss = new long[NODES];
             long[] heap = new long[NODES];
             for (int i = 0; i < NODES; i++) {

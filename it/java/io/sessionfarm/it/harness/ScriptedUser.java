@@ -71,11 +71,7 @@ public final class ScriptedUser {
                 if (reply.status() != 200) {
                     return status(node, reply);
                 }
-                loggedIn = true;
-                // A new session's cart is empty; one that lost its login (a token refused) keeps
-                // the items sent to it since: allowed, not required.
-                maybe.addAll(acknowledged);
-                acknowledged.clear();
+                loggedIn = true; // the session keeps its cart (a login changes its id, not its data)
                 return Outcome.OK;
             }
             if (leaving) {
@@ -88,6 +84,7 @@ public final class ScriptedUser {
                 }
                 leaving = false;
                 loggedIn = false;
+                acknowledged.clear(); // the session and its cart are gone; the next login starts empty
                 return Outcome.OK;
             }
             if (!growingCart && acknowledged.size() >= cartSize) {
