@@ -64,6 +64,11 @@ public final class Farm {
             return new Layout(tomcat, jar, root.resolve("sample-webapp"), root.resolve("conf"), root.resolve("sql"), farmDir);
         }
 
+        /** The Prometheus JMX exporter's Java agent, which the build puts beside the plugin JAR. */
+        public Path metricsAgent() {
+            return jar.getParent().resolve("prometheus/jmx_prometheus_javaagent.jar");
+        }
+
         /** apache-tomcat-10.1.59 → 10.001.059, for ordering. */
         private static String version(Path dist) {
             StringBuilder key = new StringBuilder();
@@ -118,6 +123,16 @@ public final class Farm {
             return value;
         }
 
+        /** The port of the node's Prometheus endpoint (the JMX exporter's agent), or -1. */
+        public int metricsPort() {
+            return Integer.parseInt(property("sessionfarm.metrics.port", "-1"));
+        }
+
+        /** Where Prometheus scrapes the node. */
+        public URI metricsUrl() {
+            return URI.create("http://127.0.0.1:" + metricsPort() + "/metrics");
+        }
+
         Path pidFile() {
             return base.resolve("node.pid");
         }
@@ -136,15 +151,17 @@ public final class Farm {
     private final Layout layout;
     private final Store store;
     private final Path nodeJava;
+    private final boolean metrics;
 
     public Farm(Layout layout, Store store) {
-        this(layout, store, null);
+        this(layout, store, null, false);
     }
 
-    private Farm(Layout layout, Store store, Path nodeJava) {
+    private Farm(Layout layout, Store store, Path nodeJava, boolean metrics) {
         this.layout = layout;
         this.store = store;
         this.nodeJava = nodeJava;
+        this.metrics = metrics;
     }
 
     public Layout layout() {
@@ -158,12 +175,23 @@ public final class Farm {
     /** The same farm (directory, database, master key) on another Tomcat distribution. */
     public Farm onTomcat(Path tomcatHome) {
         return new Farm(new Layout(tomcatHome, layout.jar(), layout.webapp(), layout.conf(), layout.sql(), layout.farmDir()),
-                store, nodeJava);
+                store, nodeJava, metrics);
     }
 
     /** The same farm (directory, database, master key) with its nodes on another JVM. */
     public Farm withNodeJava(Path javaHome) {
-        return new Farm(layout, store, javaHome);
+        return new Farm(layout, store, javaHome, metrics);
+    }
+
+    /**
+     * The same farm, whose nodes made from now on run the Prometheus JMX exporter's agent with
+     * conf/prometheus/jmx-exporter.yaml, each on a port of its own ({@link Node#metricsUrl()}).
+     */
+    public Farm withMetrics() {
+        if (!Files.isRegularFile(layout.metricsAgent())) {
+            throw new IllegalStateException("no " + layout.metricsAgent() + ": run ./mvnw package");
+        }
+        return new Farm(layout, store, nodeJava, true);
     }
 
     /** Builds a node's CATALINA_BASE with the farm's own conf/context.xml. */
@@ -206,6 +234,7 @@ public final class Farm {
         // kept in a file so the password never shows on a command line.
         Files.writeString(base.resolve("conf/catalina.properties"), String.join("\n", "",
                 "sessionfarm.node=" + name,
+                "sessionfarm.tomcat.home=" + layout.tomcatHome(),
                 "sessionfarm.http.port=" + port,
                 "sessionfarm.jdbcUrl=" + store.jdbcUrl(),
                 "sessionfarm.directJdbcUrl=" + store.directJdbcUrl(),
@@ -219,7 +248,8 @@ public final class Farm {
                 "sessionfarm.https.port=" + freePort(port + 1000),
                 "sessionfarm.tls.certificate=" + tls.resolve("rsa.pem"),
                 "sessionfarm.tls.key=" + tls.resolve("rsa.key"),
-                "sessionfarm.tls.ticketKeyRotation=43200", ""), StandardOpenOption.APPEND);
+                "sessionfarm.tls.ticketKeyRotation=43200",
+                metrics ? "sessionfarm.metrics.port=" + freePort(port + 1300) : "", ""), StandardOpenOption.APPEND);
         return new Node(name, base, port);
     }
 
@@ -403,7 +433,12 @@ public final class Farm {
         builder.environment().put("CATALINA_BASE", node.base().toString());
         builder.environment().put("JAVA_HOME", javaHome.toString());
         builder.environment().remove("JRE_HOME");
-        builder.environment().put("CATALINA_OPTS", "-Xms128m -Xmx512m --enable-native-access=ALL-UNNAMED");
+        String options = "-Xms128m -Xmx512m --enable-native-access=ALL-UNNAMED";
+        if (node.metricsPort() > 0) {
+            options += " -javaagent:" + layout.metricsAgent() + "=127.0.0.1:" + node.metricsPort() + ":"
+                    + layout.conf().resolve("prometheus/jmx-exporter.yaml");
+        }
+        builder.environment().put("CATALINA_OPTS", options);
         builder.environment().putAll(environment);
         Process process = builder.start(); // catalina.sh execs java: this pid is Tomcat's
         Files.writeString(node.pidFile(), Long.toString(process.pid()));
@@ -553,34 +588,100 @@ public final class Farm {
 
     // ---- ./farm ---------------------------------------------------------------------------------
 
-    /** {@code ./farm up [--nodes N] [--tomcat 10.1|11] | status | down}: run from the checkout's root after a build. */
+    static final String USAGE = "usage: ./farm up [--nodes N] [--tomcat 10.1|11] | status | down"
+            + " | stop NODE | kill NODE | start NODE";
+
+    /** {@code ./farm} (see {@link #USAGE}): run from the checkout's root after a build. */
     public static void main(String[] args) throws Exception {
         Path root = Path.of("").toAbsolutePath();
+        int tomcat = List.of(args).indexOf("--tomcat");
+        if (tomcat > 0 && (tomcat + 1 == args.length || args[tomcat + 1].startsWith("-"))) {
+            System.err.println(USAGE);
+            System.exit(2);
+        }
+        Farm farm = new Farm(Layout.of(root, root.resolve("target/farm"), tomcat > 0 ? args[tomcat + 1] : null), new Store(
+                env("SESSIONFARM_JDBC_URL", "jdbc:postgresql://127.0.0.1:5432/test"),
+                env("SESSIONFARM_DB_USER", "postgres"), env("SESSIONFARM_DB_PASSWORD", "")));
+        System.exit((Files.isRegularFile(farm.layout().metricsAgent()) ? farm.withMetrics() : farm).command(args));
+    }
+
+    /** One {@code ./farm} command (see {@link #USAGE}) on this farm; returns its exit status. */
+    int command(String... args) throws Exception {
         String command = args.length == 0 ? "status" : args[0];
+        if (List.of("stop", "kill", "start").contains(command)) {
+            return one(command, args.length == 2 ? args[1] : null);
+        }
         int nodes = 3;
-        String tomcat = null;
+        if (args.length % 2 == 0 && args.length > 0) {
+            command = "usage";
+        }
         for (int i = 1; i + 1 < args.length; i += 2) {
             switch (args[i]) {
                 case "--nodes" -> nodes = Integer.parseInt(args[i + 1]);
-                case "--tomcat" -> tomcat = args[i + 1];
+                case "--tomcat" -> { } // the layout's
                 default -> command = "usage";
             }
         }
-        Farm farm = new Farm(Layout.of(root, root.resolve("target/farm"), tomcat), new Store(
-                env("SESSIONFARM_JDBC_URL", "jdbc:postgresql://127.0.0.1:5432/test"),
-                env("SESSIONFARM_DB_USER", "postgres"), env("SESSIONFARM_DB_PASSWORD", "")));
         switch (command) {
-            case "up" -> farm.up(nodes);
-            case "status" -> farm.status();
-            case "down" -> farm.down();
+            case "up" -> {
+                return up(nodes);
+            }
+            case "status" -> status().forEach(System.out::println);
+            case "down" -> down();
             default -> {
-                System.err.println("usage: ./farm up [--nodes N] [--tomcat 10.1|11] | status | down");
-                System.exit(2);
+                System.err.println(USAGE);
+                return 2;
             }
         }
+        return 0;
     }
 
-    private void up(int count) throws Exception {
+    /**
+     * Stops (SIGTERM: the node writes what it owes), kills ({@code kill -9}: it dies with whatever
+     * it had not written) or starts one node of the farm, so that a failover can be tried without
+     * looking up a process id.
+     */
+    private int one(String command, String name) throws Exception {
+        List<Node> nodes = existingNodes();
+        Optional<Node> found = nodes.stream().filter(n -> n.name().equals(name)).findFirst();
+        if (found.isEmpty()) {
+            System.err.println(name == null ? USAGE : nodes.isEmpty() ? "no farm: ./farm up starts one"
+                    : "no node " + name + " in this farm; its nodes: "
+                            + String.join(", ", nodes.stream().map(Node::name).toList()));
+            return 2;
+        }
+        Node node = found.get();
+        switch (command) {
+            case "stop" -> {
+                stop(node, Duration.ofSeconds(30));
+                System.out.println(name + " stopped. ./farm start " + name + " brings it back.");
+            }
+            case "kill" -> {
+                kill(node);
+                System.out.println(name + " killed (kill -9). Its users go on on the other nodes;"
+                        + " ./farm start " + name + " brings it back.");
+            }
+            default -> {
+                if (node.process().isPresent()) {
+                    System.out.println(name + " is already running: " + node.url("/"));
+                    return 0;
+                }
+                // On the Tomcat it was made for (./farm up --tomcat 10.1), whatever is newest here.
+                Farm made = onTomcat(Path.of(node.property("sessionfarm.tomcat.home", layout.tomcatHome().toString())));
+                made.start(node);
+                try {
+                    awaitUp(node, Duration.ofSeconds(90));
+                } catch (IllegalStateException e) {
+                    System.err.println(e.getMessage());
+                    return 1;
+                }
+                System.out.println(name + " is up: " + node.url("/"));
+            }
+        }
+        return 0;
+    }
+
+    private int up(int count) throws Exception {
         if (count < 1 || count > 9) {
             throw new IllegalArgumentException("--nodes takes 1 to 9");
         }
@@ -605,9 +706,10 @@ public final class Farm {
                 System.err.println("Is PostgreSQL reachable at " + store.jdbcUrl()
                         + "? Set SESSIONFARM_JDBC_URL, SESSIONFARM_DB_USER and SESSIONFARM_DB_PASSWORD to use another.");
                 down();
-                System.exit(1);
+                return 1;
             }
-            System.out.println(node.name() + " is up: " + node.url("/"));
+            System.out.println(node.name() + " is up: " + node.url("/")
+                    + (node.metricsPort() > 0 ? "  metrics (Prometheus): " + node.metricsUrl() : ""));
         }
         if (nodeJavaFeature() < 22) {
             System.out.println("No HTTPS: the nodes run Java " + nodeJavaFeature()
@@ -618,7 +720,9 @@ public final class Farm {
         System.out.println("Open any node's URL, fill a cart, then use another node: the cart follows."
                 + (count > 1 ? " /api/report lives on " + reports.name() + " only: other nodes hand the session over." : "")
                 + " /api/whoami shows the TLS protocol and whether the connection resumed."
-                + " ./farm status shows the nodes, ./farm down stops them.");
+                + " ./farm status shows the nodes, ./farm kill node1 kills one (./farm start node1 brings it back),"
+                + " ./farm down stops them.");
+        return 0;
     }
 
     /** Each node's HTTPS port, and HAProxy round-robin over them when it is installed. */
@@ -637,15 +741,19 @@ public final class Farm {
         }
     }
 
-    private void status() throws IOException {
+    /** ./farm status: a line a node, with its URLs and whether it is up, starting or down. */
+    List<String> status() throws IOException {
         List<Node> nodes = existingNodes();
         if (nodes.isEmpty()) {
-            System.out.println("no farm: ./farm up starts one");
+            return List.of("no farm: ./farm up starts one");
         }
+        List<String> lines = new ArrayList<>();
         for (Node node : nodes) {
-            System.out.println(node.name() + "  " + node.url("/") + "  https://127.0.0.1:" + node.httpsPort() + "/  "
-                    + (isUp(node) ? "up" : "down"));
+            String state = isUp(node) ? "up" : node.process().isPresent() ? "starting (running, not answering yet)"
+                    : "down (./farm start " + node.name() + ")";
+            lines.add(node.name() + "  " + node.url("/") + "  https://127.0.0.1:" + node.httpsPort() + "/  " + state);
         }
+        return lines;
     }
 
     private void down() throws Exception {
