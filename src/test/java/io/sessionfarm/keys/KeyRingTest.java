@@ -90,21 +90,26 @@ class KeyRingTest {
         assertEquals(1, a.rotations());
     }
 
+    /** Another node, which adds a key and promotes it at once: a rotation the first node did not see. */
+    private static KeyRing promotingAtOnce() throws Exception {
+        KeyRing other = ring(MASTER, 0, 0, 60_000);
+        other.start();
+        other.rotateIfDue(); // add
+        other.rotateIfDue(); // promote
+        return other;
+    }
+
     /**
      * A key promoted without warning (another node's rotation this node's refreshes missed) reaches
      * this node first in the tokens of many requests at once, and just after the ring was read for
-     * another reason: every one of them must find it, none is turned away by the limit of one read
-     * a second.
+     * another reason: every one of them must find it, none is turned away by the limit on reads.
      */
     @Test
     void aKeyPromotedWithoutWarningIsFoundByEveryRequestThatBringsIt() throws Exception {
         KeyRing node = ring(MASTER, 60_000, 1000, 1000);
-        KeyRing other = ring(MASTER, 0, 0, 60_000);
         node.start();
-        other.start();
         node.refresh(); // the periodic read, just before another node adds and promotes a key at once
-        other.rotateIfDue();
-        other.rotateIfDue();
+        KeyRing other = promotingAtOnce();
         int newest = other.primary().id();
         assertNull(node.known(newest), "this node has not read the ring since");
 
@@ -149,12 +154,9 @@ class KeyRingTest {
     @Test
     void aKeyPromotedJustAfterAReadForAnUnknownIdIsStillFound() throws Exception {
         KeyRing node = ring(MASTER, 60_000, 1000, 1000);
-        KeyRing other = ring(MASTER, 0, 0, 60_000);
         node.start();
-        other.start();
         assertNull(node.findOrRefresh(424242), "a forged id: the ring read, nothing found");
-        other.rotateIfDue();
-        other.rotateIfDue();
+        KeyRing other = promotingAtOnce();
         assertEquals(other.primary().secret(), node.findOrRefresh(other.primary().id()));
     }
 
