@@ -658,7 +658,7 @@ public final class Farm {
             }
             case "kill" -> {
                 kill(node);
-                System.out.println(name + " killed (kill -9). Its users go on on the other nodes;"
+                System.out.println(name + " killed (kill -9). Its users continue on the other nodes;"
                         + " ./farm start " + name + " brings it back.");
             }
             default -> {
@@ -666,7 +666,7 @@ public final class Farm {
                     System.out.println(name + " is already running: " + node.url("/"));
                     return 0;
                 }
-                // On the Tomcat it was made for (./farm up --tomcat 10.1), whatever is newest here.
+                // On the Tomcat it was made with (./farm up --tomcat 10.1), not the newest one here.
                 Farm made = onTomcat(Path.of(node.property("sessionfarm.tomcat.home", layout.tomcatHome().toString())));
                 made.start(node);
                 try {

@@ -17,9 +17,8 @@ import io.sessionfarm.store.SessionStore.Sweep;
 /**
  * One sweep of expired sessions, in one transaction: the oldest ids that expired before the current
  * minute are listed, then each is taken by a statement of its own if it is still expired and no one
- * else holds it. Of nodes
- * sweeping at once exactly one takes a session, and none takes one a request extended meanwhile;
- * a failure takes none.
+ * else holds it. Of nodes sweeping at once exactly one takes a session, and none takes one a
+ * request extended meanwhile; a failure takes none.
  *
  * <p>Each take addresses one session id, so the sweep works shard by shard when the tables are
  * distributed by session id (docs/scale.md): every shard lists its oldest rows from its own expiry

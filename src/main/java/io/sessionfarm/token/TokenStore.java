@@ -277,8 +277,8 @@ final class TokenStore implements FamilyStore {
     }
 
     /**
-     * Families no token of which can still pass, and stale hand-off codes. An idle family goes in
-     * the hour after its timeout; its tokens stopped passing at the timeout.
+     * Families no token of which can still pass, and stale hand-off codes. An idle family goes up
+     * to an hour after its timeout; its tokens stopped passing at the timeout.
      */
     int deleteExpired(long idleMillis, long absoluteMillis) throws SQLException {
         update(DELETE_EXPIRED_HANDOFFS, app);
