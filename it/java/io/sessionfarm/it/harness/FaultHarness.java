@@ -325,7 +325,7 @@ public final class FaultHarness {
                 restart(i, false);
             }
             case STOP_DATABASE -> {
-                storeFault.set(true);
+                beginStoreFault();
                 if (pair != null) {
                     pair.stopPrimary();
                 } else {
@@ -342,7 +342,7 @@ public final class FaultHarness {
                 storeFault.set(false);
             }
             case PAUSE_DATABASE -> {
-                storeFault.set(true);
+                beginStoreFault();
                 signalDatabase("STOP");
                 pause(10_000);
                 signalDatabase("CONT");
@@ -350,7 +350,7 @@ public final class FaultHarness {
                 storeFault.set(false);
             }
             case PRIMARY_FAILOVER -> {
-                storeFault.set(true);
+                beginStoreFault();
                 long killed = System.currentTimeMillis();
                 pair.killPrimary();
                 pause(2_000); // a failover manager's checks
@@ -383,6 +383,16 @@ public final class FaultHarness {
         farm.start(node);
         farm.awaitUp(node, Duration.ofSeconds(120));
         down.remove(i);
+    }
+
+    /**
+     * Tells the roaming users a store fault is coming, then gives the requests they have in flight
+     * time to end: one sent just before the flag, and answered once the store is down, would meet
+     * the documented bound of an outage (nodes cannot see each other's changes) and be counted lost.
+     */
+    private void beginStoreFault() {
+        storeFault.set(true);
+        pause(500);
     }
 
     /** Adds a token key and promotes it at once, as a rotation under way would, from outside the nodes. */
