@@ -11,9 +11,7 @@ import java.sql.SQLException;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.concurrent.locks.ReentrantLock;
 
 import javax.crypto.SecretKey;
 import javax.crypto.spec.SecretKeySpec;
@@ -99,24 +97,8 @@ public final class KeyRing {
     private volatile Map<Integer, SecretKey> keys = Map.of();
     private volatile Key primary;
     private volatile long primarySince;
-    /** Held while the ring is read: one read at a time, and requests wait for the one under way. */
-    private final ReentrantLock reading = new ReentrantLock();
-    /** When the last read that succeeded began ({@link System#nanoTime()}); guarded by reading. */
-    private long lastGoodRead = System.nanoTime() - TimeUnit.MILLISECONDS.toNanos(READ_WAIT_MILLIS);
-    /** When the last read for an unknown id began; guarded by reading. */
-    private long lastReadForUnknownId = System.nanoTime() - TimeUnit.MILLISECONDS.toNanos(READ_WAIT_MILLIS);
-    private final LongAdder reads = new LongAdder();
-
-    private final java.util.concurrent.atomic.AtomicInteger waitingForSlot = new java.util.concurrent.atomic.AtomicInteger();
-
-    /**
-     * How long a request waits for a read of the ring for a key this node does not know, and how
-     * often at most such reads start: short, so that cookies with forged key ids cost little even
-     * while the store hangs, and equal, so that a request always finds a read it may wait for.
-     */
-    static final long READ_WAIT_MILLIS = 500;
-    /** How many requests may wait at once for the next read a second allows (not for one under way). */
-    static final int MAX_WAITING_FOR_SLOT = 16;
+    /** When the ring is read, and how a lookup of an id this node does not know waits for a read. */
+    private final RingReads reads = new RingReads(id -> keys.get(id));
 
     private final LongAdder rotations = new LongAdder();
     /** Encryptions under the current primary on this node, counted by {@link #sealingKey(int)}. */
@@ -215,63 +197,14 @@ public final class KeyRing {
 
     /**
      * The key with this id; if this node does not know it, the ring is read again first, and the
-     * request waits for that read (at most {@value #READ_WAIT_MILLIS} ms), so that a key another
-     * node promoted before this node read it is found by every request that brings it. One read
-     * at a time answers every request waiting by then. Unknown ids cost an attacker nothing to
-     * send, so reads for them start at most once every {@value #READ_WAIT_MILLIS} ms (the periodic
-     * reads do not count): a request that comes sooner waits, without holding anything, for the
-     * next; at most {@value #MAX_WAITING_FOR_SLOT} requests wait so, and beyond them an unknown id
-     * is refused at once.
+     * request waits for that read, within the limits {@link RingReads} sets on reads for unknown
+     * ids (they cost an attacker nothing to send).
      *
      * @return null if the key is not in the ring
      * @throws SQLException if the ring could not be read
      */
     public SecretKey findOrRefresh(int id) throws SQLException {
-        SecretKey key = keys.get(id);
-        if (key != null) {
-            return key;
-        }
-        long asked = System.nanoTime();
-        long deadline = asked + TimeUnit.MILLISECONDS.toNanos(READ_WAIT_MILLIS);
-        try {
-            while (true) {
-                long nextSlot;
-                if (!reading.tryLock(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
-                    return null; // a read stalls: refused, as while the store is down
-                }
-                try {
-                    key = keys.get(id);
-                    if (key != null || lastGoodRead - asked > 0) {
-                        return key; // answered by a read that began after this request asked
-                    }
-                    nextSlot = lastReadForUnknownId + TimeUnit.MILLISECONDS.toNanos(READ_WAIT_MILLIS);
-                    if (System.nanoTime() - nextSlot >= 0) {
-                        lastReadForUnknownId = System.nanoTime();
-                        refresh(false);
-                        return keys.get(id);
-                    }
-                } finally {
-                    reading.unlock();
-                }
-                if (nextSlot - deadline > 0) {
-                    return null;
-                }
-                if (waitingForSlot.incrementAndGet() > MAX_WAITING_FOR_SLOT) {
-                    waitingForSlot.decrementAndGet();
-                    return null;
-                }
-                try {
-                    TimeUnit.NANOSECONDS.sleep(Math.max(0, nextSlot - System.nanoTime()));
-                } finally {
-                    waitingForSlot.decrementAndGet();
-                }
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return null;
-        } catch (GeneralSecurityException e) {
-            return null; // only thrown when strict
-        }
+        return reads.find(id, () -> read(false));
     }
 
     /** The key with this id if this node already holds it; never asks the database. */
@@ -289,16 +222,7 @@ public final class KeyRing {
     }
 
     private void refresh(boolean strict) throws SQLException, GeneralSecurityException {
-        reading.lock();
-        try {
-            long started = System.nanoTime();
-            reads.increment();
-            if (read(strict)) {
-                lastGoodRead = started;
-            }
-        } finally {
-            reading.unlock();
-        }
+        reads.read(() -> read(strict));
     }
 
     /** Reads the ring; false if it held no readable primary key, and what this node had is kept. */
@@ -460,7 +384,7 @@ public final class KeyRing {
 
     /** How often this node has read the ring. */
     long reads() {
-        return reads.sum();
+        return reads.count();
     }
 
     public long rotations() {
