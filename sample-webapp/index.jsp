@@ -1,4 +1,4 @@
-<%@ page contentType="text/html;charset=UTF-8" pageEncoding="UTF-8" import="java.util.*" %><%!
+<%@ page contentType="text/html;charset=UTF-8" pageEncoding="UTF-8" import="java.util.*,io.sessionfarm.sample.FarmView" %><%!
     /** In a fixed order: every node must list the products the same way. */
     static final Map<String, Integer> PRICES = new LinkedHashMap<>();
     static {
@@ -51,6 +51,11 @@
   <h1>sessionfarm shop</h1>
   <p class="node">Served by <strong id="node"><%= escape(node) %></strong>.
      Reload, or stop this node: any other node carries on with the same cart.</p>
+  <p id="farm">The farm:
+    <% for (Map.Entry<String, String> other : FarmView.nodes(node, request.getContextPath()).entrySet()) { %>
+    <a href="<%= escape(FarmView.onThisHost(other.getValue(), request)) %>/"><%= escape(other.getKey()) %></a> &middot;
+    <% } %>
+    <a href="<%= request.getContextPath() %>/farm.html">dashboard</a></p>
   <h2>Products</h2>
   <table>
     <% for (Map.Entry<String, Integer> product : PRICES.entrySet()) { %>

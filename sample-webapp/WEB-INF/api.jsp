@@ -20,6 +20,7 @@
 
     static String toJson(Object value) {
         if (value instanceof Number || value instanceof Boolean) return value.toString();
+        if (value instanceof FarmView.Json json) return json.text();
         if (value instanceof Collection<?> items) {
             StringJoiner out = new StringJoiner(",", "[", "]");
             items.forEach(item -> out.add(toJson(item)));
@@ -146,6 +147,11 @@
             }
         }
         case "/stats" -> reply.put("stats", FarmStats.of("localhost", request.getContextPath()));
+        case "/farm" -> {
+            // The dashboard's (farm.html): every node's stats, or that it is down.
+            String self = System.getProperty("sessionfarm.self", "http://127.0.0.1:" + request.getLocalPort());
+            reply.put("nodes", FarmView.poll(FarmView.nodes(node, self + request.getContextPath())));
+        }
         case "/get" -> {
             session = request.getSession(false);
             reply.put("session", session != null);

@@ -317,6 +317,14 @@ public final class Farm {
                 StandardOpenOption.APPEND);
     }
 
+    /** Tells every node of {@code nodes} where all of them are: the sample's dashboard and shop page list them. */
+    public void introduce(List<Node> nodes) throws IOException {
+        String all = String.join(",", nodes.stream().map(n -> n.name() + "=http://127.0.0.1:" + n.port()).toList());
+        for (Node node : nodes) {
+            setProperty(node, "sessionfarm.farm.nodes", all);
+        }
+    }
+
     /** Routes {@code prefix} to {@code target}, on every given node: the token valve hands sessions over. */
     public void route(List<Node> nodes, String prefix, Node target) throws IOException {
         for (Node node : nodes) {
@@ -694,6 +702,7 @@ public final class Farm {
         if (count > 1) {
             route(nodes, "/api/report", reports);
         }
+        introduce(nodes);
         for (Node node : nodes) {
             System.out.println("starting " + node.name() + " on port " + node.port() + " ...");
             start(node);
@@ -717,6 +726,7 @@ public final class Farm {
         } else {
             httpsFront(nodes);
         }
+        System.out.println("The farm's dashboard, on any node: " + nodes.get(0).url("/farm.html"));
         System.out.println("Open any node's URL, fill a cart, then use another node: the cart follows."
                 + (count > 1 ? " /api/report lives on " + reports.name() + " only: other nodes hand the session over." : "")
                 + " /api/whoami shows the TLS protocol and whether the connection resumed."

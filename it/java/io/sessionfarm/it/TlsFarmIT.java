@@ -77,6 +77,10 @@ class TlsFarmIT extends FarmTestBase {
     @Test
     @Order(1)
     void aSessionMadeOnOneNodeResumesOnEveryOther() throws Exception {
+        List<Long> fullBefore = new ArrayList<>();
+        for (Farm.Node node : nodes) {
+            fullBefore.add(counter(stats(node), "FullHandshakes"));
+        }
         for (String version : VERSIONS) {
             for (String host : List.of(TICKETS, STATEFUL)) {
                 Path session = newSession(nodes.get(0), host, version);
@@ -86,6 +90,11 @@ class TlsFarmIT extends FarmTestBase {
                     assertTrue(result.reply().startsWith("HTTP/1.1 200"), result.reply());
                 }
             }
+        }
+        // Four full handshakes on the first node (TLS 1.2 with a ticket too), none where a session resumed.
+        assertEquals(fullBefore.get(0) + 4, counter(stats(nodes.get(0)), "FullHandshakes"), stats(nodes.get(0)));
+        for (int i = 1; i < 3; i++) {
+            assertEquals(fullBefore.get(i), counter(stats(nodes.get(i)), "FullHandshakes"), stats(nodes.get(i)));
         }
         String stats = stats(nodes.get(1));
         assertTrue(counter(stats, "ResumedByTicket") >= 2, stats);

@@ -80,10 +80,7 @@ final class TlsCallbacks {
             if (binding == null) {
                 return 0;
             }
-            if ((int) OpenSsl.SSL_session_reused.invokeExact(ssl) == 0 && mark(ssl) != COUNTED_FULL) {
-                setMark(ssl, COUNTED_FULL); // TLS 1.3 calls twice per full handshake: once per ticket
-                binding.farm().stats().fullHandshake();
-            }
+            countIfFull(ssl, binding.farm().stats());
             // A TLS 1.3 stateless ticket carries the session itself: nothing to store (nginx skips them too).
             if ((int) OpenSsl.SSL_version.invokeExact(ssl) == OpenSsl.TLS1_3_VERSION && !binding.statefulTickets()) {
                 return 0;
@@ -200,6 +197,7 @@ final class TlsCallbacks {
             }
             if (encrypt == 1) {
                 stats.ticketIssued();
+                countIfFull(ssl, stats); // TLS 1.2 with a ticket calls no new-session callback
                 return 1;
             }
             setMark(ssl, RESUMED_BY_TICKET);
@@ -231,6 +229,18 @@ final class TlsCallbacks {
         params.set(ADDRESS, at + 16, data);
         params.set(JAVA_LONG, at + 24, size);
         params.set(JAVA_LONG, at + 32, OpenSsl.OSSL_PARAM_UNMODIFIED);
+    }
+
+    /**
+     * Counts the connection's handshake as full, once, if it did not resume. Called where a
+     * session is born: the new-session callback (twice per TLS 1.3 handshake, once per ticket),
+     * and the ticket callback, the only one a TLS 1.2 handshake that sends a ticket makes.
+     */
+    private static void countIfFull(MemorySegment ssl, FarmTlsStats stats) throws Throwable {
+        if ((int) OpenSsl.SSL_session_reused.invokeExact(ssl) == 0 && mark(ssl) != COUNTED_FULL) {
+            setMark(ssl, COUNTED_FULL);
+            stats.fullHandshake();
+        }
     }
 
     static long mark(MemorySegment ssl) throws Throwable {
