@@ -16,14 +16,15 @@ import java.util.Set;
  */
 record TokenSettings(String masterKeyFile, String cookieName, boolean secure, String sameSite, long rotateAfterMillis,
         long graceMillis, long idleMillis, long absoluteMillis, long keyRotationMillis, List<String> rejectPaths,
-        List<Route> routes, String self) {
+        List<Route> routes, String self, String routeCookie) {
 
     /** Requests under {@code prefix} are served by the node at {@code target} (scheme, host, port). */
     record Route(String prefix, String target) {
     }
 
     static final Set<String> ATTRIBUTES = Set.of("masterKeyFile", "cookieName", "secure", "sameSite", "rotateAfter",
-            "grace", "idleTimeout", "absoluteTimeout", "keyRotation", "rejectPaths", "handoffRoutes", "handoffSelf");
+            "grace", "idleTimeout", "absoluteTimeout", "keyRotation", "rejectPaths", "handoffRoutes", "handoffSelf",
+            "routeCookie");
 
     /**
      * @param contextPath         "" for the root context: only there may the cookie be {@code __Host-}
@@ -95,8 +96,16 @@ record TokenSettings(String masterKeyFile, String cookieName, boolean secure, St
         if (!routes.isEmpty() && self == null) {
             throw invalid("handoffSelf", "", "this node's own http(s)://host:port, so that it serves its own routes");
         }
+        String routeCookie = raw.get("routeCookie");
+        if (routeCookie == null || routeCookie.isBlank()) {
+            routeCookie = null;
+        } else if (!routeCookie.matches("[A-Za-z0-9_.!#$%&'*+^`|~-]{1,64}") || routeCookie.startsWith("__")
+                || routeCookie.equalsIgnoreCase(cookieName)) {
+            throw invalid("routeCookie", routeCookie, "1 to 64 letters, digits or _ . - (a cookie name token), without"
+                    + " a __ prefix, other than the token's cookie name");
+        }
         return new TokenSettings(raw.get("masterKeyFile"), cookieName, secure, sameSite, rotateAfter, grace, idle,
-                absolute, keyRotation, List.copyOf(rejectPaths), List.copyOf(routes), self);
+                absolute, keyRotation, List.copyOf(rejectPaths), List.copyOf(routes), self, routeCookie);
     }
 
     boolean rotateEveryResponse() {
@@ -151,6 +160,7 @@ record TokenSettings(String masterKeyFile, String cookieName, boolean secure, St
                 + (rotateEveryResponse() ? "on every response" : "after " + rotateAfterMillis / 1000 + " s")
                 + ", grace " + graceMillis / 1000 + " s, idle timeout " + idleMillis / 1000 + " s, absolute timeout "
                 + absoluteMillis / 1000 + " s, key rotation every " + keyRotationMillis / 1000 + " s"
-                + (routes.isEmpty() ? "" : ", hand-off routes " + routes + " (this node " + self + ")");
+                + (routes.isEmpty() ? "" : ", hand-off routes " + routes + " (this node " + self + ")")
+                + (routeCookie == null ? "" : ", route cookie " + routeCookie);
     }
 }

@@ -49,6 +49,15 @@ class TokenSettingsTest {
         assertTrue(error(Map.of("rejectPaths", "api"), "").contains("starting with /"));
         assertTrue(error(Map.of("handoffRoutes", "/r=ftp://x"), "").contains("handoffRoutes"));
         assertTrue(error(Map.of("handoffRoutes", "/r=http://127.0.0.1:8082"), "").contains("handoffSelf"));
+        assertTrue(error(Map.of("routeCookie", "route; Path=/"), "").contains("routeCookie"));
+        assertTrue(error(Map.of("routeCookie", "__Host-sessionfarm"), "").contains("other than the token's cookie name"));
+    }
+
+    @Test
+    void theRouteCookieIsOffUnlessNamed() {
+        assertEquals(null, parse(Map.of()).routeCookie());
+        assertEquals("SFROUTE", parse(Map.of("routeCookie", "SFROUTE")).routeCookie());
+        assertTrue(parse(Map.of("routeCookie", "SFROUTE")).toString().contains("route cookie SFROUTE"));
     }
 
     @Test

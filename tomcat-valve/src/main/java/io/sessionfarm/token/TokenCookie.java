@@ -12,7 +12,8 @@ import io.sessionfarm.token.TokenStore.Family;
 
 /**
  * The token cookie on its way out: the family's current token sealed under the primary key, as
- * one {@code Set-Cookie} header that replaces any earlier token of the same response.
+ * one {@code Set-Cookie} header that replaces any earlier token of the same response, and the
+ * route cookie beside it when one is configured.
  */
 final class TokenCookie {
 
@@ -23,9 +24,11 @@ final class TokenCookie {
     private final KeyRing ring;
     private final Log log;
     private final String app;
+    private final RouteCookie route;
 
-    TokenCookie(TokenSettings settings, TokenCodec codec, KeyRing ring, Log log, String app) {
+    TokenCookie(TokenSettings settings, TokenCodec codec, KeyRing ring, Log log, String app, RouteCookie route) {
         this.settings = settings;
+        this.route = route;
         this.codec = codec;
         this.ring = ring;
         this.log = log;
@@ -64,6 +67,7 @@ final class TokenCookie {
         }
         exchange.response.setHeader("Cache-Control", "no-store");
         exchange.cookieValue = value;
+        route.stamp(exchange); // a session made here: its next requests come here
     }
 
     /**

@@ -14,6 +14,7 @@ import jakarta.servlet.http.Cookie;
 
 import org.apache.catalina.Container;
 import org.apache.catalina.Context;
+import org.apache.catalina.Engine;
 import org.apache.catalina.LifecycleException;
 import org.apache.catalina.Session;
 import org.apache.catalina.connector.Request;
@@ -76,6 +77,7 @@ public final class TokenValve extends ValveBase implements SessionFarm.Companion
     private KeyRing ring;
     private OutageMemory memory;
     private TokenCookie cookie;
+    private RouteCookie routeCookie = RouteCookie.OFF;
     private TokenVerifier verifier;
     private HandoffEndpoint handoff;
     private SessionEvents events;
@@ -100,6 +102,7 @@ public final class TokenValve extends ValveBase implements SessionFarm.Companion
     public void setRejectPaths(String value) { Attributes.set(raw, "rejectPaths", value); }
     public void setHandoffRoutes(String value) { Attributes.set(raw, "handoffRoutes", value); }
     public void setHandoffSelf(String value) { Attributes.set(raw, "handoffSelf", value); }
+    public void setRouteCookie(String value) { Attributes.set(raw, "routeCookie", value); }
 
     /** An attribute with no setter is almost always a typo: remembered, and refused at start. */
     public boolean setProperty(String name, String value) {
@@ -150,11 +153,17 @@ public final class TokenValve extends ValveBase implements SessionFarm.Companion
         } catch (IllegalArgumentException e) {
             throw new LifecycleException(sm.getString("tokenValve.badConfiguration", app, e.getMessage()));
         }
+        String jvmRoute = jvmRoute(context);
+        if (settings.routeCookie() != null && (jvmRoute == null || !jvmRoute.matches("[A-Za-z0-9_-]{1,64}"))) {
+            throw new LifecycleException(sm.getString("tokenValve.noJvmRoute", app, settings.routeCookie(),
+                    jvmRoute == null ? "not set" : "[" + jvmRoute + "]"));
+        }
         Set<SessionTrackingMode> tracking = context.getServletContext().getEffectiveSessionTrackingModes();
         if (!tracking.isEmpty()) {
             throw new LifecycleException(sm.getString("tokenValve.trackingOn", app, tracking));
         }
         this.farm = farm;
+        routeCookie = RouteCookie.of(settings, jvmRoute);
         // One degraded mode per context: once either the Manager or this valve finds the store
         // down, neither makes request threads wait on it again until the probe finds it back.
         gate = farm.storeGate();
@@ -177,7 +186,7 @@ public final class TokenValve extends ValveBase implements SessionFarm.Companion
         TokenStore store = new TokenStore(farm.database().dataSource(), app);
         TokenCodec codec = new TokenCodec(settings.cookieName(), app);
         memory = new OutageMemory(store, gate);
-        cookie = new TokenCookie(settings, codec, ring, log, app);
+        cookie = new TokenCookie(settings, codec, ring, log, app, routeCookie);
         verifier = new TokenVerifier(settings, codec, new RingKeys(ring, gate), store, memory, stats,
                 this::expireSession, log, app);
         handoff = new HandoffEndpoint(settings, store, gate, farm, stats);
@@ -203,12 +212,26 @@ public final class TokenValve extends ValveBase implements SessionFarm.Companion
         try {
             begin(exchange);
             if (!answeredHere(exchange)) {
+                if (exchange.family != null) {
+                    routeCookie.stamp(exchange); // the session is served here now
+                }
                 getNext().invoke(request, response);
             }
         } finally {
             CURRENT.set(outer);
             farm.prefetched(null, null);
         }
+    }
+
+    /** The {@code jvmRoute} of the Engine above {@code context}, or null. */
+    private static String jvmRoute(Context context) {
+        for (Container c = context; c != null; c = c.getParent()) {
+            if (c instanceof Engine engine) {
+                String route = engine.getJvmRoute();
+                return route == null || route.isBlank() ? null : route;
+            }
+        }
+        return null;
     }
 
     /** Finds the request's token, if any, and decides what it is worth. */

@@ -1,0 +1,55 @@
+package io.sessionfarm.token;
+
+import jakarta.servlet.http.Cookie;
+
+/**
+ * The balancer's route cookie ({@code routeCookie="SFROUTE"}): this node's {@code jvmRoute},
+ * in the clear, on every response to a request that carries a session whose browser presented
+ * another route or none. A sticky balancer keyed on it (HAProxy's {@code cookie SFROUTE} with
+ * each server's {@code cookie <jvmRoute>}) then sends the session's next requests here; when
+ * this node dies, the node that serves the next request puts its own route in. The session id
+ * stays inside the sealed token: the route names a node, never a session.
+ */
+final class RouteCookie {
+
+    static final RouteCookie OFF = new RouteCookie(null, null, null);
+
+    private final String name;
+    private final String route;
+    private final String header;
+
+    private RouteCookie(String name, String route, String header) {
+        this.name = name;
+        this.route = route;
+        this.header = header;
+    }
+
+    /** Path=/ as the balancer routes the whole host; Secure and SameSite as the token's cookie. */
+    static RouteCookie of(TokenSettings settings, String jvmRoute) {
+        if (settings.routeCookie() == null) {
+            return OFF;
+        }
+        return new RouteCookie(settings.routeCookie(), jvmRoute, settings.routeCookie() + "=" + jvmRoute + "; Path=/"
+                + (settings.secure() ? "; Secure" : "") + "; HttpOnly; SameSite=" + settings.sameSite());
+    }
+
+    /** Once per response: sets this node's route, unless the browser presented it already. */
+    void stamp(Exchange exchange) {
+        if (name == null || exchange.routeStamped || exchange.response.isCommitted()) {
+            return;
+        }
+        exchange.routeStamped = true;
+        Cookie[] cookies = exchange.request.getCookies();
+        if (cookies != null) {
+            for (Cookie presented : cookies) {
+                if (presented.getName().equals(name)) {
+                    if (presented.getValue().equals(route)) {
+                        return;
+                    }
+                    break; // the balancer reads the first one too
+                }
+            }
+        }
+        exchange.response.addHeader("Set-Cookie", header);
+    }
+}
