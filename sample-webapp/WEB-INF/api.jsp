@@ -20,7 +20,6 @@
 
     static String toJson(Object value) {
         if (value instanceof Number || value instanceof Boolean) return value.toString();
-        if (value instanceof FarmView.Json json) return json.text();
         if (value instanceof Collection<?> items) {
             StringJoiner out = new StringJoiner(",", "[", "]");
             items.forEach(item -> out.add(toJson(item)));
@@ -148,9 +147,14 @@
         }
         case "/stats" -> reply.put("stats", FarmStats.of("localhost", request.getContextPath()));
         case "/farm" -> {
-            // The dashboard's (farm.html): every node's stats, or that it is down.
-            String self = System.getProperty("sessionfarm.self", "http://127.0.0.1:" + request.getLocalPort());
-            reply.put("nodes", FarmView.poll(FarmView.nodes(node, self + request.getContextPath())));
+            // The dashboard's (farm.html): every node's stats, or that it is down; from this machine only.
+            if (!request.getRemoteAddr().equals("127.0.0.1") && !request.getRemoteAddr().equals("0:0:0:0:0:0:0:1")) {
+                response.setStatus(403);
+            } else {
+                String self = System.getProperty("sessionfarm.self", request.getScheme() + "://127.0.0.1:" + request.getLocalPort());
+                reply.put("at", System.currentTimeMillis());
+                reply.put("nodes", FarmView.poll(FarmView.nodes(node, self + request.getContextPath())));
+            }
         }
         case "/get" -> {
             session = request.getSession(false);

@@ -16,7 +16,7 @@ public final class FarmStats {
     private static final String[] ATTRIBUTES = {"activeSessions", "storeAvailable", "owedCheckpoints", "conflicts", "storeRollbacks",
         "checkpointsOnCreate", "checkpointsByRequests", "checkpointsByInterval", "checkpointsByUpdates",
         "checkpointsRetried", "checkpointsSkippedUnchanged", "loadsFromStore", "refreshesFromStore",
-        "droppedStaleCopies", "expiredBySweep", "expiryExtensions", "storeFailures", "storeLatencyMillis",
+        "droppedStaleCopies", "expiredBySweep", "expiryExtensions", "storeOperations", "storeFailures", "storeLatencyMillis",
         "clockSkewMillis", "hearingMoves", "movesCaught", "moveNoticesSent", "moveNoticesHeard"};
     private static final String[] TOKEN_ATTRIBUTES = {"storeAvailable", "owedFamilies", "tokensIssued", "tokensVerified",
         "tokensRotated", "acceptedInGrace", "acceptedWhileStoreDown", "rejectedMalformed", "rejectedUnknownKey",

@@ -1,6 +1,7 @@
 package io.sessionfarm.sample;
 
 import java.net.URI;
+import java.net.URISyntaxException;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -10,38 +11,45 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The farm as one node sees it, for the dashboard: every node's {@code /api/stats}, asked at
- * once, with a node that does not answer within a second shown as down. The nodes are those the
- * system property {@code sessionfarm.farm.nodes} names ({@code node1=http://127.0.0.1:8081,...},
+ * once, with a node that does not answer within two seconds shown as down. The nodes are those
+ * the system property {@code sessionfarm.farm.nodes} names ({@code node1=http://127.0.0.1:8081,...},
  * which {@code ./farm up} writes); without it, this node alone.
  */
 public final class FarmView {
 
-    /** A node's reply, JSON as it came: the dashboard reads it, this node does not. */
-    public record Json(String text) {
-    }
-
-    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
-    private static final Duration TIMEOUT = Duration.ofSeconds(1);
+    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    private static final long TIMEOUT_SECONDS = 2;
 
     private FarmView() {
     }
 
-    /** Each node's name and URL, in the order configured. */
+    /** Each node's name and URL, in the order configured; an entry that is no http(s) URL is left out. */
     public static Map<String, String> nodes(String self, String selfUrl) {
         Map<String, String> nodes = new LinkedHashMap<>();
         for (String entry : System.getProperty("sessionfarm.farm.nodes", "").split(",")) {
             int eq = entry.indexOf('=');
-            if (eq > 0 && entry.startsWith("http", eq + 1)) {
-                nodes.put(entry.substring(0, eq).trim(), entry.substring(eq + 1).trim());
+            String url = eq < 0 ? "" : entry.substring(eq + 1).trim();
+            if (eq > 0 && isHttpUrl(url)) {
+                nodes.put(entry.substring(0, eq).trim(), url);
             }
         }
         if (nodes.isEmpty()) {
             nodes.put(self, selfUrl);
         }
         return nodes;
+    }
+
+    private static boolean isHttpUrl(String url) {
+        try {
+            URI uri = new URI(url);
+            return ("http".equals(uri.getScheme()) || "https".equals(uri.getScheme())) && uri.getHost() != null;
+        } catch (URISyntaxException e) {
+            return false;
+        }
     }
 
     /**
@@ -57,22 +65,27 @@ public final class FarmView {
                 : request.getServerName()) + (uri.getPort() < 0 ? "" : ":" + uri.getPort()) + uri.getRawPath();
     }
 
-    /** One entry a node: name, url, up, and when up the time of its answer and its stats. */
+    /**
+     * One entry a node: name, url, up, and when up the time this node received its answer and the
+     * answer itself as a string (the page parses it: a node answering nonsense spoils only its own
+     * entry).
+     */
     public static List<Map<String, Object>> poll(Map<String, String> nodes) {
         List<CompletableFuture<Map<String, Object>>> replies = new ArrayList<>();
         for (Map.Entry<String, String> node : nodes.entrySet()) {
-            HttpRequest request = HttpRequest.newBuilder(URI.create(node.getValue() + "/api/stats")).timeout(TIMEOUT).build();
+            HttpRequest request = HttpRequest.newBuilder(URI.create(node.getValue() + "/api/stats"))
+                    .timeout(Duration.ofSeconds(TIMEOUT_SECONDS)).build();
             replies.add(HTTP.sendAsync(request, HttpResponse.BodyHandlers.ofString())
+                    .orTimeout(TIMEOUT_SECONDS, TimeUnit.SECONDS) // the whole answer, body included
                     .handle((response, failure) -> {
                         Map<String, Object> entry = new LinkedHashMap<>();
                         entry.put("name", node.getKey());
                         entry.put("url", node.getValue());
-                        boolean up = failure == null && response.statusCode() == 200 && response.body().startsWith("{");
+                        boolean up = failure == null && response.statusCode() == 200;
                         entry.put("up", up);
                         if (up) {
-                            // The answer's own time: rates are counted against it, not the browser's clock.
                             entry.put("at", System.currentTimeMillis());
-                            entry.put("reply", new Json(response.body()));
+                            entry.put("reply", response.body());
                         }
                         return entry;
                     }));
