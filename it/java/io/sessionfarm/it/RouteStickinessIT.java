@@ -97,7 +97,11 @@ class RouteStickinessIT extends FarmTestBase {
             counters.put(user, 1);
         }
         assertTrue(home.values().stream().distinct().count() >= 2, "round-robin spread the new sessions: " + home.values());
+        java.util.Random order = new java.util.Random(7);
         for (int round = 0; round < 5; round++) {
+            // In another order each round, with a request without a session between: only the cookie keeps users home.
+            java.util.Collections.shuffle(users, order);
+            new Client().get(through("/api/ping"));
             for (Client user : users) {
                 Client.Reply reply = user.get(through("/api/whoami"));
                 assertEquals(home.get(user), reply.field("node"), "sticky to its node");
@@ -124,6 +128,8 @@ class RouteStickinessIT extends FarmTestBase {
             }
         }
         for (int round = 0; round < 5; round++) {
+            java.util.Collections.shuffle(users, order);
+            new Client().get(through("/api/ping"));
             for (Client user : users) {
                 Client.Reply reply = user.get(through("/api/whoami"));
                 assertEquals(home.get(user), reply.field("node"), "sticky to its new node");
@@ -133,7 +139,12 @@ class RouteStickinessIT extends FarmTestBase {
         // The killed node back: its former users stay where they moved.
         farm.start(victim);
         farm.awaitUp(victim, START);
-        Thread.sleep(1_500); // HAProxy's checks find it up (rise 2, every 500 ms)
+        boolean balancedAgain = false;
+        for (int i = 0; i < 40 && !balancedAgain; i++) { // HAProxy's checks find it up (rise 2, every 500 ms)
+            balancedAgain = victim.name().equals(new Client().get(through("/api/ping")).field("node"));
+            Thread.sleep(100);
+        }
+        assertTrue(balancedAgain, "HAProxy sends new users to the returned node again");
         for (Client user : users) {
             Client.Reply reply = user.get(through("/api/whoami"));
             assertEquals(home.get(user), reply.field("node"), "no fail-back");

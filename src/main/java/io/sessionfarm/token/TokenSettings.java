@@ -99,10 +99,11 @@ record TokenSettings(String masterKeyFile, String cookieName, boolean secure, St
         String routeCookie = raw.get("routeCookie");
         if (routeCookie == null || routeCookie.isBlank()) {
             routeCookie = null;
-        } else if (!routeCookie.matches("[A-Za-z0-9_.!#$%&'*+^`|~-]{1,64}") || routeCookie.startsWith("__")
-                || routeCookie.equalsIgnoreCase(cookieName)) {
-            throw invalid("routeCookie", routeCookie, "1 to 64 letters, digits or _ . - (a cookie name token), without"
-                    + " a __ prefix, other than the token's cookie name");
+        } else if (!routeCookie.matches("[A-Za-z0-9_.-]{1,64}") || routeCookie.equalsIgnoreCase(cookieName)) {
+            throw invalid("routeCookie", routeCookie, "1 to 64 letters, digits or _ . -, other than the token's cookie name");
+        } else if (routeCookie.startsWith("__") && !(secure && (routeCookie.startsWith("__Host-")
+                || routeCookie.startsWith("__Secure-")))) {
+            throw invalid("routeCookie", routeCookie, "a __Host- or __Secure- prefix, which needs secure=\"true\", or none");
         }
         return new TokenSettings(raw.get("masterKeyFile"), cookieName, secure, sameSite, rotateAfter, grace, idle,
                 absolute, keyRotation, List.copyOf(rejectPaths), List.copyOf(routes), self, routeCookie);

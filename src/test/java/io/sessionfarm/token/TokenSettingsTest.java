@@ -51,12 +51,15 @@ class TokenSettingsTest {
         assertTrue(error(Map.of("handoffRoutes", "/r=http://127.0.0.1:8082"), "").contains("handoffSelf"));
         assertTrue(error(Map.of("routeCookie", "route; Path=/"), "").contains("routeCookie"));
         assertTrue(error(Map.of("routeCookie", "__Host-sessionfarm"), "").contains("other than the token's cookie name"));
+        assertTrue(error(Map.of("routeCookie", "$route"), "").contains("routeCookie"), "HAProxy skips $ names");
+        assertTrue(error(Map.of("routeCookie", "__Host-route", "secure", "false"), "").contains("secure"));
     }
 
     @Test
     void theRouteCookieIsOffUnlessNamed() {
         assertEquals(null, parse(Map.of()).routeCookie());
         assertEquals("SFROUTE", parse(Map.of("routeCookie", "SFROUTE")).routeCookie());
+        assertEquals("__Host-route", parse(Map.of("routeCookie", "__Host-route")).routeCookie(), "no subdomain can shadow it");
         assertTrue(parse(Map.of("routeCookie", "SFROUTE")).toString().contains("route cookie SFROUTE"));
     }
 

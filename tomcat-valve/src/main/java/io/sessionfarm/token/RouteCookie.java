@@ -33,7 +33,12 @@ final class RouteCookie {
                 + (settings.secure() ? "; Secure" : "") + "; HttpOnly; SameSite=" + settings.sameSite());
     }
 
-    /** Once per response: sets this node's route, unless the browser presented it already. */
+    /**
+     * Once per response: sets this node's route, unless the browser presented it already (among
+     * several cookies of that name, as a balancer may pick any it knows) or the response has one
+     * (an async dispatch runs the valve again). Marked {@code private} for caches: a shared cache
+     * must not hand one user's route to others.
+     */
     void stamp(Exchange exchange) {
         if (name == null || exchange.routeStamped || exchange.response.isCommitted()) {
             return;
@@ -42,14 +47,19 @@ final class RouteCookie {
         Cookie[] cookies = exchange.request.getCookies();
         if (cookies != null) {
             for (Cookie presented : cookies) {
-                if (presented.getName().equals(name)) {
-                    if (presented.getValue().equals(route)) {
-                        return;
-                    }
-                    break; // the balancer reads the first one too
+                if (presented.getName().equals(name) && presented.getValue().equals(route)) {
+                    return;
                 }
             }
         }
+        for (String sent : exchange.response.getHeaders("Set-Cookie")) {
+            if (sent.startsWith(name + "=")) {
+                return;
+            }
+        }
         exchange.response.addHeader("Set-Cookie", header);
+        if (exchange.response.getHeader("Cache-Control") == null) {
+            exchange.response.setHeader("Cache-Control", "private");
+        }
     }
 }

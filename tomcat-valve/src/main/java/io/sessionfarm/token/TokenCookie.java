@@ -12,8 +12,7 @@ import io.sessionfarm.token.TokenStore.Family;
 
 /**
  * The token cookie on its way out: the family's current token sealed under the primary key, as
- * one {@code Set-Cookie} header that replaces any earlier token of the same response, and the
- * route cookie beside it when one is configured.
+ * one {@code Set-Cookie} header that replaces any earlier token of the same response.
  */
 final class TokenCookie {
 
@@ -24,11 +23,9 @@ final class TokenCookie {
     private final KeyRing ring;
     private final Log log;
     private final String app;
-    private final RouteCookie route;
 
-    TokenCookie(TokenSettings settings, TokenCodec codec, KeyRing ring, Log log, String app, RouteCookie route) {
+    TokenCookie(TokenSettings settings, TokenCodec codec, KeyRing ring, Log log, String app) {
         this.settings = settings;
-        this.route = route;
         this.codec = codec;
         this.ring = ring;
         this.log = log;
@@ -67,7 +64,6 @@ final class TokenCookie {
         }
         exchange.response.setHeader("Cache-Control", "no-store");
         exchange.cookieValue = value;
-        route.stamp(exchange); // a session made here: its next requests come here
     }
 
     /**

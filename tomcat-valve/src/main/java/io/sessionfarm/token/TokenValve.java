@@ -186,7 +186,7 @@ public final class TokenValve extends ValveBase implements SessionFarm.Companion
         TokenStore store = new TokenStore(farm.database().dataSource(), app);
         TokenCodec codec = new TokenCodec(settings.cookieName(), app);
         memory = new OutageMemory(store, gate);
-        cookie = new TokenCookie(settings, codec, ring, log, app, routeCookie);
+        cookie = new TokenCookie(settings, codec, ring, log, app);
         verifier = new TokenVerifier(settings, codec, new RingKeys(ring, gate), store, memory, stats,
                 this::expireSession, log, app);
         handoff = new HandoffEndpoint(settings, store, gate, farm, stats);
@@ -314,6 +314,7 @@ public final class TokenValve extends ValveBase implements SessionFarm.Companion
         // Off a request thread this valve saw (async), the response cannot take a cookie.
         if (ready && exchange != null) {
             events.created(session, exchange);
+            routeCookie.stamp(exchange); // a session made here: its next requests come here
         }
     }
 
