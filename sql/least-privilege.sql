@@ -23,7 +23,8 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA public TO sessionfarm_node;
 GRANT SELECT, INSERT, UPDATE, DELETE
-    ON sessionfarm_session, sessionfarm_attribute, sessionfarm_token, sessionfarm_handoff, sessionfarm_key
+    ON sessionfarm_session, sessionfarm_attribute, sessionfarm_token, sessionfarm_handoff, sessionfarm_key,
+       sessionfarm_session_moved
     TO sessionfarm_node;
 -- The sessions' role has no use for the TLS session cache (earlier versions of this script granted it).
 REVOKE ALL ON sessionfarm_tls_session FROM sessionfarm_node;

@@ -317,6 +317,17 @@ public final class Farm {
                 StandardOpenOption.APPEND);
     }
 
+    /** Gives the node's Engine {@code <Engine jvmRoute="route">}: its session ids end in {@code .route}. */
+    public void setJvmRoute(Node node, String route) throws IOException {
+        Path serverXml = node.base().resolve("conf/server.xml");
+        String engine = "<Engine name=\"Catalina\" defaultHost=\"localhost\"";
+        String xml = Files.readString(serverXml);
+        if (!xml.contains(engine + ">")) {
+            throw new IllegalStateException("no " + engine + "> in " + serverXml);
+        }
+        Files.writeString(serverXml, xml.replace(engine + ">", engine + " jvmRoute=\"" + route + "\">"));
+    }
+
     /** Tells every node of {@code nodes} where all of them are: the sample's dashboard and shop page list them. */
     public void introduce(List<Node> nodes) throws IOException {
         String all = String.join(",", nodes.stream().map(n -> n.name() + "=http://127.0.0.1:" + n.port()).toList());

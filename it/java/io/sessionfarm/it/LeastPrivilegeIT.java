@@ -86,7 +86,7 @@ class LeastPrivilegeIT extends FarmTestBase {
         String tlsUser = node.property("sessionfarm.tls.username", null);
         try (Connection tls = DriverManager.getConnection(databaseUrl, tlsUser, node.property("sessionfarm.tls.password", null))) {
             for (String table : List.of("sessionfarm_session", "sessionfarm_attribute", "sessionfarm_token",
-                    "sessionfarm_handoff")) {
+                    "sessionfarm_handoff", "sessionfarm_session_moved")) {
                 assertRefused(tls, "SELECT count(*) FROM " + table);
             }
             try (Statement st = tls.createStatement()) {

@@ -39,8 +39,7 @@ class RouteStickinessIT extends FarmTestBase {
         nodes = new ArrayList<>();
         for (String name : List.of("route-a", "route-b", "route-c")) {
             Farm.Node node = farm.create(name, Farm.freePort(0), farmContext());
-            edit(node.base().resolve("conf/server.xml"), "<Engine name=\"Catalina\" defaultHost=\"localhost\">",
-                    "<Engine name=\"Catalina\" defaultHost=\"localhost\" jvmRoute=\"" + name + "\">");
+            farm.setJvmRoute(node, name);
             edit(node.base().resolve("conf/context.xml"), "<Valve className=\"io.sessionfarm.token.TokenValve\"",
                     "<Valve className=\"io.sessionfarm.token.TokenValve\" routeCookie=\"" + ROUTE_COOKIE + "\"");
             nodes.add(node);
@@ -68,7 +67,7 @@ class RouteStickinessIT extends FarmTestBase {
                   cookie %s
                 """.formatted(port, ROUTE_COOKIE);
         for (Farm.Node node : nodes) {
-            config += "  server " + node.name() + " 127.0.0.1:" + node.port() + " check inter 500ms fall 1 rise 2 cookie "
+            config += "  server " + node.name() + " 127.0.0.1:" + node.port() + " check inter 500ms fall 3 rise 2 cookie "
                     + node.name() + "\n"; // the server's cookie value is its node's jvmRoute
         }
         haproxy = Balancer.start(config, port, dir.resolve("haproxy.cfg"), dir.resolve("haproxy.log"), false);

@@ -17,7 +17,8 @@ public final class FarmStats {
         "checkpointsOnCreate", "checkpointsByRequests", "checkpointsByInterval", "checkpointsByUpdates",
         "checkpointsRetried", "checkpointsSkippedUnchanged", "loadsFromStore", "refreshesFromStore",
         "droppedStaleCopies", "expiredBySweep", "expiryExtensions", "storeOperations", "storeFailures", "storeLatencyMillis",
-        "clockSkewMillis", "hearingMoves", "movesCaught", "moveNoticesSent", "moveNoticesHeard"};
+        "clockSkewMillis", "hearingMoves", "movesCaught", "moveNoticesSent", "moveNoticesHeard", "sessionsRebound",
+        "oldIdsFollowed"};
     private static final String[] TOKEN_ATTRIBUTES = {"storeAvailable", "owedFamilies", "tokensIssued", "tokensVerified",
         "tokensRotated", "acceptedInGrace", "acceptedWhileStoreDown", "rejectedMalformed", "rejectedUnknownKey",
         "rejectedTampered", "rejectedUnknownFamily", "rejectedLatePredecessor", "closedByIdleTimeout", "closedByAbsoluteTimeout", "replaysRevoked",

@@ -99,12 +99,23 @@ public final class SessionStore {
     static final String RENAME_SESSION = """
             UPDATE sessionfarm_session SET id = ? WHERE app = ? AND id = ?""";
 
+    /** A session rebound to another node's id (RouteBinderValve): its old id leads to the new one until then. */
+    static final String RECORD_MOVE = """
+            INSERT INTO sessionfarm_session_moved (app, session_id, moved_to, until) VALUES (?, ?, ?, %s + ?)
+            ON CONFLICT (app, session_id) DO UPDATE SET moved_to = EXCLUDED.moved_to, until = EXCLUDED.until""".formatted(NOW);
+
+    static final String MOVED_TO = """
+            SELECT moved_to FROM sessionfarm_session_moved WHERE app = ? AND session_id = ? AND until > %s""".formatted(NOW);
+
+    static final String FORGET_MOVES = """
+            DELETE FROM sessionfarm_session_moved WHERE app = ? AND until < %s""".formatted(NOW);
+
     /**
      * The statements a request makes: each addresses one session id (a login, the old one), so
      * that the tables can be distributed by it (docs/scale.md). The sweep is not among them.
      */
     static final List<String> HOT_PATH = List.of(CREATE_CHECKPOINT, UPDATE_CHECKPOINT, SELECT_SESSION, LOCK_SESSION,
-            SELECT_STAMP, TOUCH, DELETE_SESSION, DELETE_IF_EXPIRED, RENAME_SESSION,
+            SELECT_STAMP, TOUCH, DELETE_SESSION, DELETE_IF_EXPIRED, RENAME_SESSION, RECORD_MOVE, MOVED_TO,
             SealedValues.SELECT_SEALED_ATTRIBUTES, SealedValues.RESEAL_ATTRIBUTE);
 
     /** Below the 1 s a node's socket waits at the least (storeTimeout is rounded up to seconds). */
@@ -372,6 +383,53 @@ public final class SessionStore {
                 atRest.resealed(con, app, oldId, newId);
             }
             return moved;
+        });
+    }
+
+    /**
+     * Moves a session to {@code newId}, another node's route, and leaves {@code oldId} leading to
+     * it for {@code graceMillis}, in one transaction. False if no row had {@code oldId}: another
+     * node moved it first, or it ended.
+     */
+    public boolean rebind(String oldId, String newId, long graceMillis) throws SQLException {
+        return connections.transaction(con -> {
+            if (!renameRow(con, oldId, newId)) {
+                return false;
+            }
+            if (atRest.sealing()) {
+                atRest.resealed(con, app, oldId, newId);
+            }
+            try (PreparedStatement ps = con.prepareStatement(RECORD_MOVE)) {
+                ps.setString(1, app);
+                ps.setString(2, oldId);
+                ps.setString(3, newId);
+                ps.setLong(4, graceMillis);
+                ps.executeUpdate();
+            }
+            return true;
+        });
+    }
+
+    /** The id {@code oldId} was rebound to, while its grace lasts; else null. */
+    public String movedTo(String oldId) throws SQLException {
+        return connections.timed(con -> {
+            try (PreparedStatement ps = con.prepareStatement(MOVED_TO)) {
+                ps.setString(1, app);
+                ps.setString(2, oldId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? rs.getString(1) : null;
+                }
+            }
+        });
+    }
+
+    /** Forgets the old ids whose grace is over (the expiry sweep's). */
+    public int forgetOldMoves() throws SQLException {
+        return connections.timed(con -> {
+            try (PreparedStatement ps = con.prepareStatement(FORGET_MOVES)) {
+                ps.setString(1, app);
+                return ps.executeUpdate();
+            }
         });
     }
 

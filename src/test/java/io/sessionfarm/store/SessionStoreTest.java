@@ -217,6 +217,25 @@ class SessionStoreTest {
     }
 
     @Test
+    void aReboundSessionsOldIdLeadsToItsNewOneForTheGraceOnly() throws Exception {
+        store.save(checkpoint("abc.node1", 0, Map.of("user", bytes("ada")), Set.of()));
+        assertTrue(store.rebind("abc.node1", "abc.node2", 60_000));
+        assertNull(store.load("abc.node1"), "the old id has no row");
+        assertEquals(Set.of("user"), store.load("abc.node2").attributes().keySet());
+        assertEquals("abc.node2", store.movedTo("abc.node1"));
+        assertFalse(store.rebind("abc.node1", "abc.node3", 60_000), "moved once: a second node finds no row");
+        assertEquals("abc.node2", store.movedTo("abc.node1"), "and leaves the first move as it was");
+        assertNull(store.load("abc.node3"));
+
+        store.save(checkpoint("def.node1", 0, Map.of(), Set.of()));
+        assertTrue(store.rebind("def.node1", "def.node2", 1));
+        Thread.sleep(20);
+        assertNull(store.movedTo("def.node1"), "the grace is over: the old id is dead");
+        assertTrue(store.forgetOldMoves() >= 1);
+        assertNull(store.movedTo("never-moved"));
+    }
+
+    @Test
     void touchExtendsExpiryWithoutANewVersion() throws Exception {
         store.save(checkpoint("touch", 0, Map.of(), Set.of()));
         long later = System.currentTimeMillis() + 3_600_000;

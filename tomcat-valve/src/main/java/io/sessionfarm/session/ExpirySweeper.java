@@ -100,6 +100,7 @@ final class ExpirySweeper {
     /** Background: removes expired sessions from the store, in batches, and fires their listeners once. */
     void sweep() {
         try {
+            store.forgetOldMoves(); // old ids of rebound sessions, past their grace
             for (int round = 0; round < ROUNDS; round++) {
                 SessionStore.Sweep sweep = store.sweepExpired(BATCH);
                 gate.succeeded();

@@ -256,6 +256,23 @@ public class FarmManager extends ManagerBase implements SessionFarm {
         }
     }
 
+    /**
+     * A request for a session another node made or last served, on the node of {@code route}:
+     * the id it should carry (see {@link SessionRebinder}).
+     */
+    String rebind(String requestedId, String route, long graceMillis) throws IOException {
+        return parts == null ? requestedId : parts.rebinder.rebind(requestedId, route, graceMillis);
+    }
+
+    /** The session's new id in memory, its row already moved; the companions are told as at a login. */
+    void reboundInMemory(FarmSession session, String newId) {
+        String oldId = session.getIdInternal();
+        super.changeSessionId(session, newId, true, true);
+        for (SessionFarm.Companion companion : companions) {
+            companion.sessionIdChanged(session, oldId);
+        }
+    }
+
     /** End of a request that used this session: checkpoint if the policy says so. */
     void requestEnded(FarmSession session) {
         if (parts != null) {
@@ -352,6 +369,9 @@ public class FarmManager extends ManagerBase implements SessionFarm {
     public long getStoreRollbacks() { return parts == null ? 0 : parts.checkpointer.storeRollbacks.sum(); }
     public long getLoadsFromStore() { return parts == null ? 0 : parts.loader.loadsFromStore.sum(); }
     public long getDroppedStaleCopies() { return droppedStaleCopies.sum(); }
+    /** Sessions given this node's jvmRoute suffix (RouteBinderValve), and requests an old id led to the new one. */
+    public long getSessionsRebound() { return parts == null ? 0 : parts.rebinder.rebound.sum(); }
+    public long getOldIdsFollowed() { return parts == null ? 0 : parts.rebinder.followed.sum(); }
     public long getExpiredBySweep() { return parts == null ? 0 : parts.expiry.expiredBySweep.sum(); }
     public long getAttributesNotSerializable() { return attributeProblems.notSerializable.sum(); }
     public long getAttributesUnreadable() { return attributeProblems.unreadable.sum(); }

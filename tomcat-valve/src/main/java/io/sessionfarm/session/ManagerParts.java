@@ -44,6 +44,7 @@ final class ManagerParts {
     final CheckpointPoller poller;
     final ExpirySweeper expiry;
     final ClockWatch clock;
+    final SessionRebinder rebinder;
     private final ScheduledThreadPoolExecutor executor;
 
     private ManagerParts(FarmManager manager, ManagerSettings settings, Database database, AttributeKeys keys) {
@@ -66,6 +67,7 @@ final class ManagerParts {
         executor.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
         expiry = new ExpirySweeper(manager, store, codec, gate, executor);
         clock = new ClockWatch(store, gate, log, app);
+        rebinder = new SessionRebinder(manager, store, gate);
     }
 
     /**

@@ -1,0 +1,218 @@
+package io.sessionfarm.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * jvmRoute without the token valve: session ids end in the node's route, HAProxy routes by that
+ * suffix, and the route binder gives a session taken over by another node that node's suffix.
+ * A node killed with {@code kill -9} while its users fire requests in parallel with the old id:
+ * every request finds the one session, nothing is lost, the users stay on their new node, and
+ * after the grace the old id is dead on every node.
+ */
+class RouteBinderIT extends FarmTestBase {
+
+    private static Farm farm;
+    private static List<Farm.Node> nodes;
+    private static Process haproxy;
+    private static int port;
+
+    @BeforeAll
+    static void startFarmBehindHaproxy() throws Exception {
+        assertTrue(Balancer.installed(), "haproxy is needed: sudo apt-get install haproxy (./check installs it)");
+        farm = farm(RouteBinderIT.class);
+        nodes = new ArrayList<>();
+        for (String name : List.of("bind-a", "bind-b", "bind-c")) {
+            Farm.Node node = farm.create(name, Farm.freePort(0), fixture("context-route-binder.xml"));
+            farm.setJvmRoute(node, name);
+            nodes.add(node);
+        }
+        start(farm, nodes);
+        Path dir = Files.createTempDirectory("sessionfarm-haproxy");
+        port = Farm.freePort(0);
+        // As a sticky balancer routes by Tomcat's session ids: the server whose route ends the
+        // JSESSIONID, while it is up; else, and for new sessions, round-robin.
+        String config = """
+                global
+                  maxconn 256
+                defaults
+                  mode http
+                  option redispatch
+                  retries 2
+                  timeout connect 2s
+                  timeout client 30s
+                  timeout server 30s
+                frontend web
+                  bind 127.0.0.1:%d
+                  default_backend farm
+                backend farm
+                  balance roundrobin
+                """.formatted(port);
+        for (Farm.Node node : nodes) {
+            config += "  use-server " + node.name() + " if { req.cook(JSESSIONID) -m end ." + node.name() + " }\n";
+        }
+        config += Balancer.servers(nodes, Farm.Node::port, "check inter 500ms fall 3 rise 2");
+        haproxy = Balancer.start(config, port, dir.resolve("haproxy.cfg"), dir.resolve("haproxy.log"), false);
+    }
+
+    @AfterAll
+    static void stopBalancer() {
+        if (haproxy != null) {
+            haproxy.destroy();
+        }
+    }
+
+    @Test
+    void aTakenOverSessionGetsTheNewNodesRouteAndParallelRequestsWithTheOldIdLoseNothing() throws Exception {
+        List<Client> users = new ArrayList<>();
+        Map<Client, String> home = new HashMap<>();
+        Map<Client, Integer> counters = new HashMap<>();
+        for (int u = 0; u < 6; u++) {
+            Client user = new Client();
+            Client.Reply first = user.get(through("/api/incr?name=n"));
+            assertEquals(1, first.intField("n"));
+            assertTrue(user.sessionId().endsWith("." + first.field("node")), "the id ends in its node's route: "
+                    + user.sessionId() + " from " + first.field("node"));
+            users.add(user);
+            home.put(user, first.field("node"));
+            counters.put(user, 1);
+        }
+        Random order = new Random(11);
+        for (int round = 0; round < 3; round++) {
+            Collections.shuffle(users, order);
+            new Client().get(through("/api/ping"));
+            for (Client user : users) {
+                Client.Reply reply = user.get(through("/api/incr?name=n"));
+                assertEquals(home.get(user), reply.field("node"), "routed by its id's suffix");
+                assertEquals(counters.merge(user, 1, Integer::sum), reply.intField("n"));
+            }
+        }
+
+        String victim = home.get(users.get(0));
+        long victims = home.values().stream().filter(victim::equals).count();
+        farm.kill(nodes.stream().filter(n -> n.name().equals(victim)).findFirst().orElseThrow());
+        Map<Client, String> oldIds = new HashMap<>();
+        ExecutorService browser = Executors.newFixedThreadPool(6);
+        for (Client user : users) {
+            String oldId = user.sessionId();
+            oldIds.put(user, oldId);
+            // A busy browser: six requests at once, all sent with the id of the dead node's route.
+            List<Future<Client.Reply>> replies = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                String path = "/api/incr?name=p" + i;
+                Client tab = user.withSessionId(oldId);
+                replies.add(browser.submit(() -> tab.get(through(path))));
+            }
+            java.util.Set<String> setIds = new java.util.HashSet<>();
+            for (int i = 0; i < 6; i++) {
+                Client.Reply reply = replies.get(i).get();
+                assertEquals(200, reply.status(), reply.body());
+                assertEquals(1, reply.intField("p" + i), "one session for all six requests: " + reply.body());
+                assertNotEquals(victim, reply.field("node"));
+                reply.header("Set-Cookie").stream().filter(c -> c.startsWith("JSESSIONID="))
+                        .forEach(c -> setIds.add(c.substring("JSESSIONID=".length()).split(";")[0]));
+            }
+            if (home.get(user).equals(victim)) {
+                assertEquals(1, setIds.size(), "every answer names the same new id: " + setIds);
+                user.setCookie("JSESSIONID", setIds.iterator().next());
+            } else {
+                assertEquals(java.util.Set.of(), setIds, "a session of a live node keeps its cookie");
+            }
+            Client.Reply after = user.get(through("/api/incr?name=n"));
+            assertEquals(counters.merge(user, 1, Integer::sum), after.intField("n"), "nothing acknowledged lost");
+            String newId = user.sessionId();
+            String base = oldId.substring(0, oldId.indexOf('.'));
+            assertTrue(newId.startsWith(base + "."), "the same session under another route: " + oldId + " -> " + newId);
+            if (home.get(user).equals(victim)) {
+                assertTrue(newId.endsWith("." + after.field("node")), "rebound to the node that took it over: " + newId);
+                home.put(user, after.field("node"));
+            } else {
+                assertEquals(oldId, newId, "a session of a live node keeps its id");
+                assertEquals(home.get(user), after.field("node"));
+            }
+        }
+        browser.shutdown();
+        assertEquals(victims, counter("sessionsRebound", victim), "each of the dead node's sessions moved once");
+        assertTrue(counter("oldIdsFollowed", victim) >= 5 * victims, "the other five requests of each followed the move");
+        for (int round = 0; round < 3; round++) {
+            Collections.shuffle(users, order);
+            new Client().get(through("/api/ping"));
+            for (Client user : users) {
+                Client.Reply reply = user.get(through("/api/incr?name=n"));
+                assertEquals(home.get(user), reply.field("node"), "stays on its new node");
+                assertEquals(counters.merge(user, 1, Integer::sum), reply.intField("n"));
+            }
+        }
+
+        // The old id: it led to the session during the grace (3 s here); after it, it is dead everywhere.
+        Client moved = users.stream().filter(u -> !oldIds.get(u).equals(u.sessionId())).findFirst().orElseThrow();
+        Thread.sleep(3_500);
+        for (Farm.Node node : nodes) {
+            if (!node.name().equals(victim)) {
+                Client.Reply stale = new Client().withSessionId(oldIds.get(moved)).get(node, "/api/get");
+                assertTrue(stale.body().contains("\"session\":false"), node.name() + " serves the old id no more: " + stale.body());
+            }
+        }
+        assertEquals(counters.merge(moved, 1, Integer::sum), moved.get(through("/api/incr?name=n")).intField("n"),
+                "the session itself lives on under its new id");
+    }
+
+    @Test
+    void theBinderWithoutAJvmRouteOrBesideTheTokenValveStopsTheContextSayingWhy() throws Exception {
+        Farm.Node noRoute = farm.create("bind-none", Farm.freePort(0), fixture("context-route-binder.xml"));
+        Farm.Node withTokens = farm.create("bind-tokens", Farm.freePort(0), farmContext());
+        farm.setJvmRoute(withTokens, "bind-tokens");
+        Path context = withTokens.base().resolve("conf/context.xml");
+        Files.writeString(context, Files.readString(context).replace("</Context>",
+                "<Valve className=\"io.sessionfarm.session.RouteBinderValve\"/></Context>"));
+        for (Farm.Node node : List.of(noRoute, withTokens)) {
+            farm.start(node);
+        }
+        registerForStop(List.of(noRoute, withTokens));
+        for (Farm.Node node : List.of(noRoute, withTokens)) {
+            awaitServerStarted(node);
+            assertEquals(404, new Client().get(node, "/api/ping").status(), node.name() + ": the context did not start");
+            assertFalse(log(node).contains(node.property("sessionfarm.password", "?")), "no password in the log");
+        }
+        assertTrue(log(noRoute).contains("it gives sessions this node's jvmRoute, but the Engine's jvmRoute is not set"),
+                log(noRoute));
+        assertTrue(log(withTokens).contains("use the token valve's routeCookie for a sticky balancer instead"), log(withTokens));
+    }
+
+    /** A Manager counter summed over the live nodes. */
+    private static long counter(String name, String dead) throws Exception {
+        long sum = 0;
+        for (Farm.Node node : nodes) {
+            if (!node.name().equals(dead)) {
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"" + name + "\":(\\d+)")
+                        .matcher(new Client().get(node, "/api/stats").body());
+                assertTrue(m.find(), name);
+                sum += Long.parseLong(m.group(1));
+            }
+        }
+        return sum;
+    }
+
+    private static URI through(String path) {
+        return URI.create("http://127.0.0.1:" + port + path);
+    }
+}
