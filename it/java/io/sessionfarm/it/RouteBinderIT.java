@@ -18,7 +18,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -32,18 +32,24 @@ import org.junit.jupiter.api.Test;
 class RouteBinderIT extends FarmTestBase {
 
     private static Farm farm;
-    private static List<Farm.Node> nodes;
-    private static Process haproxy;
-    private static int port;
+    private List<Farm.Node> nodes;
+    private Process haproxy;
+    private int port;
 
     @BeforeAll
-    static void startFarmBehindHaproxy() throws Exception {
+    static void makeFarm() throws Exception {
         assertTrue(Balancer.installed(), "haproxy is needed: sudo apt-get install haproxy (./check installs it)");
         farm = farm(RouteBinderIT.class);
+    }
+
+    /** Three nodes in {@code mode}, each its own jvmRoute, behind HAProxy routing by the id's suffix. */
+    private void startBehindHaproxy(String mode) throws Exception {
         nodes = new ArrayList<>();
-        for (String name : List.of("bind-a", "bind-b", "bind-c")) {
+        for (String name : List.of(mode + "-a", mode + "-b", mode + "-c")) {
             Farm.Node node = farm.create(name, Farm.freePort(0), fixture("context-route-binder.xml"));
             farm.setJvmRoute(node, name);
+            Path context = node.base().resolve("conf/context.xml");
+            Files.writeString(context, Files.readString(context).replace("mode=\"shared\"", "mode=\"" + mode + "\""));
             nodes.add(node);
         }
         start(farm, nodes);
@@ -74,15 +80,30 @@ class RouteBinderIT extends FarmTestBase {
         haproxy = Balancer.start(config, port, dir.resolve("haproxy.cfg"), dir.resolve("haproxy.log"), false);
     }
 
-    @AfterAll
-    static void stopBalancer() {
+    @AfterEach
+    void stopFarmAndBalancer() throws Exception {
         if (haproxy != null) {
             haproxy.destroy();
+        }
+        for (Farm.Node node : nodes == null ? List.<Farm.Node>of() : nodes) {
+            farm.stop(node, java.time.Duration.ofSeconds(30));
         }
     }
 
     @Test
-    void aTakenOverSessionGetsTheNewNodesRouteAndParallelRequestsWithTheOldIdLoseNothing() throws Exception {
+    void inSharedMode() throws Exception {
+        startBehindHaproxy("shared");
+        aTakenOverSessionGetsTheNewNodesRouteAndParallelRequestsWithTheOldIdLoseNothing();
+    }
+
+    /** Sticky mode, as behind a balancer that routes by jvmRoute one would run it: local copies are trusted. */
+    @Test
+    void inStickyMode() throws Exception {
+        startBehindHaproxy("sticky");
+        aTakenOverSessionGetsTheNewNodesRouteAndParallelRequestsWithTheOldIdLoseNothing();
+    }
+
+    private void aTakenOverSessionGetsTheNewNodesRouteAndParallelRequestsWithTheOldIdLoseNothing() throws Exception {
         List<Client> users = new ArrayList<>();
         Map<Client, String> home = new HashMap<>();
         Map<Client, Integer> counters = new HashMap<>();
@@ -199,7 +220,7 @@ class RouteBinderIT extends FarmTestBase {
     }
 
     /** A Manager counter summed over the live nodes. */
-    private static long counter(String name, String dead) throws Exception {
+    private long counter(String name, String dead) throws Exception {
         long sum = 0;
         for (Farm.Node node : nodes) {
             if (!node.name().equals(dead)) {
@@ -212,7 +233,7 @@ class RouteBinderIT extends FarmTestBase {
         return sum;
     }
 
-    private static URI through(String path) {
+    private URI through(String path) {
         return URI.create("http://127.0.0.1:" + port + path);
     }
 }
