@@ -130,7 +130,9 @@ class RouteBinderIT extends FarmTestBase {
 
         String victim = home.get(users.get(0));
         long victims = home.values().stream().filter(victim::equals).count();
-        farm.kill(nodes.stream().filter(n -> n.name().equals(victim)).findFirst().orElseThrow());
+        Farm.Node victimNode = nodes.stream().filter(n -> n.name().equals(victim)).findFirst().orElseThrow();
+        farm.kill(victimNode);
+        Map<Client, Long> movedAt = new HashMap<>();
         Map<Client, String> oldIds = new HashMap<>();
         ExecutorService browser = Executors.newFixedThreadPool(6);
         for (Client user : users) {
@@ -144,11 +146,14 @@ class RouteBinderIT extends FarmTestBase {
                 replies.add(browser.submit(() -> tab.get(through(path))));
             }
             java.util.Set<String> setIds = new java.util.HashSet<>();
+            List<String> answers = new ArrayList<>();
+            movedAt.put(user, System.currentTimeMillis()); // the move's grace begins after this
             for (int i = 0; i < 6; i++) {
                 Client.Reply reply = replies.get(i).get();
                 assertEquals(200, reply.status(), reply.body());
                 assertEquals(1, reply.intField("p" + i), "one session for all six requests: " + reply.body());
                 assertNotEquals(victim, reply.field("node"));
+                answers.add(reply.body() + " " + reply.header("Set-Cookie"));
                 reply.header("Set-Cookie").stream().filter(c -> c.startsWith("JSESSIONID="))
                         .forEach(c -> setIds.add(c.substring("JSESSIONID=".length()).split(";")[0]));
             }
@@ -160,6 +165,11 @@ class RouteBinderIT extends FarmTestBase {
             }
             Client.Reply after = user.get(through("/api/incr?name=n"));
             assertEquals(counters.merge(user, 1, Integer::sum), after.intField("n"), "nothing acknowledged lost");
+            String stored = user.get(through("/api/get")).body();
+            for (int i = 0; i < 6; i++) {
+                assertTrue(stored.contains("\"p" + i + "\":1"), "the six parallel writes are all in the one session: " + stored
+                        + " (" + oldId + " of " + home.get(user) + ", " + victim + " killed; answers " + answers + ")");
+            }
             String newId = user.sessionId();
             String base = oldId.substring(0, oldId.indexOf('.'));
             assertTrue(newId.startsWith(base + "."), "the same session under another route: " + oldId + " -> " + newId);
@@ -184,14 +194,22 @@ class RouteBinderIT extends FarmTestBase {
             }
         }
 
-        // The old id: it led to the session during the grace (3 s here); after it, it is dead everywhere.
+        // The killed node back within the grace (25 s here): a late request with the old id, which
+        // names its route, reaches it and is led to the session under its new id.
         Client moved = users.stream().filter(u -> !oldIds.get(u).equals(u.sessionId())).findFirst().orElseThrow();
-        Thread.sleep(3_500);
+        farm.start(victimNode);
+        farm.awaitUp(victimNode, START);
+        assertTrue(System.currentTimeMillis() - movedAt.get(moved) < 23_000, "the node came back within the grace");
+        Client late = new Client().withSessionId(oldIds.get(moved));
+        assertEquals(counters.merge(moved, 1, Integer::sum), late.get(victimNode, "/api/incr?name=n").intField("n"),
+                "the old id's own node follows the move");
+        assertEquals(moved.sessionId(), late.sessionId(), "and gives the browser the new id");
+
+        // After the grace the old id is dead on every node.
+        Thread.sleep(Math.max(0, movedAt.get(moved) + 27_000 - System.currentTimeMillis()));
         for (Farm.Node node : nodes) {
-            if (!node.name().equals(victim)) {
-                Client.Reply stale = new Client().withSessionId(oldIds.get(moved)).get(node, "/api/get");
-                assertTrue(stale.body().contains("\"session\":false"), node.name() + " serves the old id no more: " + stale.body());
-            }
+            Client.Reply stale = new Client().withSessionId(oldIds.get(moved)).get(node, "/api/get");
+            assertTrue(stale.body().contains("\"session\":false"), node.name() + " serves the old id no more: " + stale.body());
         }
         assertEquals(counters.merge(moved, 1, Integer::sum), moved.get(through("/api/incr?name=n")).intField("n"),
                 "the session itself lives on under its new id");

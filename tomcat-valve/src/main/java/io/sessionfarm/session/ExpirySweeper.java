@@ -40,9 +40,12 @@ final class ExpirySweeper {
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
     final LongAdder expiredBySweep = new LongAdder();
 
+    private final SessionRebinder rebinder;
+
     ExpirySweeper(FarmManager manager, SessionStore store, AttributeCodec codec, StoreGate gate,
-            ExecutorService executor) {
+            ExecutorService executor, SessionRebinder rebinder) {
         this.manager = manager;
+        this.rebinder = rebinder;
         this.store = store;
         this.codec = codec;
         this.gate = gate;
@@ -99,8 +102,19 @@ final class ExpirySweeper {
 
     /** Background: removes expired sessions from the store, in batches, and fires their listeners once. */
     void sweep() {
+        sweepExpired();
+        if (rebinder.inUse) {
+            try {
+                store.forgetOldMoves(); // old ids of sessions a RouteBinderValve moved, past their grace
+                gate.succeeded();
+            } catch (SQLException e) {
+                gate.failed(e);
+            }
+        }
+    }
+
+    private void sweepExpired() {
         try {
-            store.forgetOldMoves(); // old ids of rebound sessions, past their grace
             for (int round = 0; round < ROUNDS; round++) {
                 SessionStore.Sweep sweep = store.sweepExpired(BATCH);
                 gate.succeeded();

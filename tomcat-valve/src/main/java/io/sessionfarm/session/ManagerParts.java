@@ -65,9 +65,9 @@ final class ManagerParts {
         executor = new ScheduledThreadPoolExecutor(2, Daemons.named("sessionfarm-" + app));
         executor.setRemoveOnCancelPolicy(true);
         executor.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
-        expiry = new ExpirySweeper(manager, store, codec, gate, executor);
+        rebinder = new SessionRebinder(manager, store, gate, moves);
+        expiry = new ExpirySweeper(manager, store, codec, gate, executor, rebinder);
         clock = new ClockWatch(store, gate, log, app);
-        rebinder = new SessionRebinder(manager, store, gate);
     }
 
     /**

@@ -88,8 +88,7 @@ public final class RouteBinderValve extends ValveBase {
     public void invoke(Request request, Response response) throws IOException, ServletException {
         String requested = request.getRequestedSessionId();
         Context context = request.getContext();
-        if (requested != null && context != null && context.getManager() instanceof FarmManager manager
-                && !requested.endsWith("." + route)) {
+        if (requested != null && context != null && context.getManager() instanceof FarmManager manager) {
             String id = manager.rebind(requested, route, graceMillis);
             if (!id.equals(requested)) {
                 // The request carries the session's id from here on, and the browser gets it as its cookie.

@@ -160,6 +160,9 @@ final class SessionLoader {
                 movesCaught.increment();
             }
             if (stored == null) {
+                if (movedMeanwhile(session, id)) {
+                    return upToDate(session);
+                }
                 manager.goneElsewhere(session);
                 return false;
             }
@@ -169,6 +172,17 @@ final class SessionLoader {
             gate.failed(e);
         }
         return true;
+    }
+
+    /**
+     * No row under {@code id}: a {@link SessionRebinder} of this node may be moving the session to
+     * another id, its row moved and its copy not yet. Waits for the move to finish (it holds the
+     * checkpoint lock throughout), and says whether the copy now has another id to check.
+     */
+    private static boolean movedMeanwhile(FarmSession session, String id) {
+        session.checkpointLock.lock();
+        session.checkpointLock.unlock();
+        return session.isValid() && !session.getIdInternal().equals(id);
     }
 
     /**

@@ -6,6 +6,7 @@ import java.util.concurrent.atomic.LongAdder;
 
 import org.apache.catalina.Session;
 
+import io.sessionfarm.store.SessionMoves;
 import io.sessionfarm.store.SessionStore;
 import io.sessionfarm.store.StoreGate;
 
@@ -19,17 +20,25 @@ import io.sessionfarm.store.StoreGate;
  */
 final class SessionRebinder {
 
+    /** Moves chained within a grace (node1 died, then node2) are followed this far. */
+    private static final int MAX_HOPS = 4;
+
     final LongAdder rebound = new LongAdder();
     final LongAdder followed = new LongAdder();
+    /** A RouteBinderValve runs on this context: the sweep forgets old ids past their grace. */
+    volatile boolean inUse;
 
     private final FarmManager manager;
     private final SessionStore store;
     private final StoreGate gate;
+    /** Sticky mode only. */
+    private final SessionMoves moves;
 
-    SessionRebinder(FarmManager manager, SessionStore store, StoreGate gate) {
+    SessionRebinder(FarmManager manager, SessionStore store, StoreGate gate, SessionMoves moves) {
         this.manager = manager;
         this.store = store;
         this.gate = gate;
+        this.moves = moves;
     }
 
     /** {@code base.route} for a Tomcat id {@code base} or {@code base.otherRoute}. */
@@ -44,14 +53,23 @@ final class SessionRebinder {
      * (no such session, or the store does not answer: served as it is, rebound by a later request).
      */
     String rebind(String requestedId, String route, long graceMillis) throws IOException {
+        inUse = true;
         String newId = withRoute(requestedId, route);
-        if (newId.equals(requestedId) || !gate.open()) {
+        if (!gate.open()) {
             return requestedId;
+        }
+        if (newId.equals(requestedId) && manager.localCopy(requestedId) != null) {
+            return requestedId; // this node's own session, held here: nothing to ask the store
         }
         Session found = manager.findSession(requestedId);
         try {
             if (!(found instanceof FarmSession session)) {
+                // No such session; or moved by another node (after this node died and came back,
+                // or while a balancer sent its users elsewhere for a moment): follow the move.
                 return followed(requestedId);
+            }
+            if (newId.equals(requestedId)) {
+                return requestedId;
             }
             session.checkpointLock.lock();
             try {
@@ -71,6 +89,11 @@ final class SessionRebinder {
                 gate.succeeded();
                 manager.reboundInMemory(session, newId);
                 rebound.increment();
+                if (moves != null) {
+                    // Sticky mode: a live node that still trusts a copy under the old id checks it
+                    // (and finds it moved) before it serves it again.
+                    moves.announce(requestedId);
+                }
                 return newId;
             } finally {
                 session.checkpointLock.unlock();
@@ -81,13 +104,20 @@ final class SessionRebinder {
         }
     }
 
+    /** Where the moves from {@code requestedId} within their grace lead, or {@code requestedId}. */
     private String followed(String requestedId) throws SQLException {
-        String movedTo = store.movedTo(requestedId);
-        gate.succeeded();
-        if (movedTo == null) {
-            return requestedId;
+        String id = requestedId;
+        for (int hop = 0; hop < MAX_HOPS; hop++) {
+            String movedTo = store.movedTo(id);
+            if (movedTo == null) {
+                break;
+            }
+            id = movedTo;
         }
-        followed.increment();
-        return movedTo;
+        gate.succeeded();
+        if (!id.equals(requestedId)) {
+            followed.increment();
+        }
+        return id;
     }
 }
