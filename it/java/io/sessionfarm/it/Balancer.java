@@ -59,6 +59,37 @@ public final class Balancer {
     }
 
     /**
+     * HAProxy in HTTP mode on {@code port} in front of the nodes' HTTP ports, with {@code backend}
+     * (the backend's own lines, before its servers: how it is sticky) and {@code serverOptions}.
+     * A request for a server that is down, or refuses the connection, goes to another one
+     * (redispatch), as a farm's balancer is set up.
+     */
+    public static Process http(List<Farm.Node> nodes, int port, String backend, String serverOptions, Path dir)
+            throws IOException, InterruptedException {
+        String config = """
+                global
+                  maxconn 256
+                defaults
+                  mode http
+                  option redispatch
+                  retries 2
+                  timeout connect 2s
+                  timeout client 30s
+                  timeout server 30s
+                frontend web
+                  bind 127.0.0.1:%d
+                  default_backend farm
+                backend farm
+                  balance roundrobin
+                """.formatted(port) + backend;
+        for (Farm.Node node : nodes) {
+            config += "  server " + node.name() + " 127.0.0.1:" + node.port() + " check inter 500ms fall 3 rise 2 "
+                    + serverOptions.replace("{node}", node.name()) + "\n";
+        }
+        return start(config, port, dir.resolve("haproxy.cfg"), dir.resolve("haproxy.log"), false);
+    }
+
+    /**
      * HAProxy in TCP mode, round-robin over the nodes' HTTPS ports: TLS passes through untouched,
      * so each new connection of a returning client lands on another node, as behind a balancer
      * that is not sticky. A connection still open when its node went away is not retried.

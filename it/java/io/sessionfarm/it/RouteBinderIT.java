@@ -9,11 +9,9 @@ import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -53,31 +51,14 @@ class RouteBinderIT extends FarmTestBase {
             nodes.add(node);
         }
         start(farm, nodes);
-        Path dir = Files.createTempDirectory("sessionfarm-haproxy");
         port = Farm.freePort(0);
         // As a sticky balancer routes by Tomcat's session ids: the server whose route ends the
         // JSESSIONID, while it is up; else, and for new sessions, round-robin.
-        String config = """
-                global
-                  maxconn 256
-                defaults
-                  mode http
-                  option redispatch
-                  retries 2
-                  timeout connect 2s
-                  timeout client 30s
-                  timeout server 30s
-                frontend web
-                  bind 127.0.0.1:%d
-                  default_backend farm
-                backend farm
-                  balance roundrobin
-                """.formatted(port);
+        String byRoute = "";
         for (Farm.Node node : nodes) {
-            config += "  use-server " + node.name() + " if { req.cook(JSESSIONID) -m end ." + node.name() + " }\n";
+            byRoute += "  use-server " + node.name() + " if { req.cook(JSESSIONID) -m end ." + node.name() + " }\n";
         }
-        config += Balancer.servers(nodes, Farm.Node::port, "check inter 500ms fall 3 rise 2");
-        haproxy = Balancer.start(config, port, dir.resolve("haproxy.cfg"), dir.resolve("haproxy.log"), false);
+        haproxy = Balancer.http(nodes, port, byRoute, "", Files.createTempDirectory("sessionfarm-haproxy"));
     }
 
     @AfterEach
@@ -104,29 +85,16 @@ class RouteBinderIT extends FarmTestBase {
     }
 
     private void aTakenOverSessionGetsTheNewNodesRouteAndParallelRequestsWithTheOldIdLoseNothing() throws Exception {
-        List<Client> users = new ArrayList<>();
-        Map<Client, String> home = new HashMap<>();
-        Map<Client, Integer> counters = new HashMap<>();
+        StickyUsers farmUsers = new StickyUsers(port, "/api/incr?name=n", "n");
+        List<Client> users = farmUsers.users;
+        Map<Client, String> home = farmUsers.home;
         for (int u = 0; u < 6; u++) {
-            Client user = new Client();
-            Client.Reply first = user.get(through("/api/incr?name=n"));
-            assertEquals(1, first.intField("n"));
+            Client.Reply first = farmUsers.join();
+            Client user = users.get(u);
             assertTrue(user.sessionId().endsWith("." + first.field("node")), "the id ends in its node's route: "
                     + user.sessionId() + " from " + first.field("node"));
-            users.add(user);
-            home.put(user, first.field("node"));
-            counters.put(user, 1);
         }
-        Random order = new Random(11);
-        for (int round = 0; round < 3; round++) {
-            Collections.shuffle(users, order);
-            new Client().get(through("/api/ping"));
-            for (Client user : users) {
-                Client.Reply reply = user.get(through("/api/incr?name=n"));
-                assertEquals(home.get(user), reply.field("node"), "routed by its id's suffix");
-                assertEquals(counters.merge(user, 1, Integer::sum), reply.intField("n"));
-            }
-        }
+        farmUsers.rounds(3, "routed by its id's suffix", (user, reply) -> { });
 
         String victim = home.get(users.get(0));
         long victims = home.values().stream().filter(victim::equals).count();
@@ -163,8 +131,7 @@ class RouteBinderIT extends FarmTestBase {
             } else {
                 assertEquals(java.util.Set.of(), setIds, "a session of a live node keeps its cookie");
             }
-            Client.Reply after = user.get(through("/api/incr?name=n"));
-            assertEquals(counters.merge(user, 1, Integer::sum), after.intField("n"), "nothing acknowledged lost");
+            Client.Reply after = farmUsers.next(user);
             String stored = user.get(through("/api/get")).body();
             for (int i = 0; i < 6; i++) {
                 assertTrue(stored.contains("\"p" + i + "\":1"), "the six parallel writes are all in the one session: " + stored
@@ -184,15 +151,7 @@ class RouteBinderIT extends FarmTestBase {
         browser.shutdown();
         assertEquals(victims, counter("sessionsRebound", victim), "each of the dead node's sessions moved once");
         assertTrue(counter("oldIdsFollowed", victim) >= 5 * victims, "the other five requests of each followed the move");
-        for (int round = 0; round < 3; round++) {
-            Collections.shuffle(users, order);
-            new Client().get(through("/api/ping"));
-            for (Client user : users) {
-                Client.Reply reply = user.get(through("/api/incr?name=n"));
-                assertEquals(home.get(user), reply.field("node"), "stays on its new node");
-                assertEquals(counters.merge(user, 1, Integer::sum), reply.intField("n"));
-            }
-        }
+        farmUsers.rounds(3, "stays on its new node", (user, reply) -> { });
 
         // The killed node back within the grace (25 s here): a late request with the old id, which
         // names its route, reaches it and is led to the session under its new id.
@@ -201,7 +160,7 @@ class RouteBinderIT extends FarmTestBase {
         farm.awaitUp(victimNode, START);
         assertTrue(System.currentTimeMillis() - movedAt.get(moved) < 23_000, "the node came back within the grace");
         Client late = new Client().withSessionId(oldIds.get(moved));
-        assertEquals(counters.merge(moved, 1, Integer::sum), late.get(victimNode, "/api/incr?name=n").intField("n"),
+        assertEquals(farmUsers.raised(moved), late.get(victimNode, "/api/incr?name=n").intField("n"),
                 "the old id's own node follows the move");
         assertEquals(moved.sessionId(), late.sessionId(), "and gives the browser the new id");
 
@@ -211,8 +170,7 @@ class RouteBinderIT extends FarmTestBase {
             Client.Reply stale = new Client().withSessionId(oldIds.get(moved)).get(node, "/api/get");
             assertTrue(stale.body().contains("\"session\":false"), node.name() + " serves the old id no more: " + stale.body());
         }
-        assertEquals(counters.merge(moved, 1, Integer::sum), moved.get(through("/api/incr?name=n")).intField("n"),
-                "the session itself lives on under its new id");
+        farmUsers.next(moved); // the session itself lives on under its new id
     }
 
     @Test

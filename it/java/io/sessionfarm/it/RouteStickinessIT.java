@@ -5,13 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -45,32 +42,11 @@ class RouteStickinessIT extends FarmTestBase {
             nodes.add(node);
         }
         start(farm, nodes);
-        Path dir = Files.createTempDirectory("sessionfarm-haproxy");
         port = Farm.freePort(0);
-        // Passive cookie mode: HAProxy reads the node's cookie and never sets one. A dead server's
-        // users are sent to another (redispatch), which answers with its own route.
-        String config = """
-                global
-                  maxconn 256
-                defaults
-                  mode http
-                  option redispatch
-                  retries 2
-                  timeout connect 2s
-                  timeout client 30s
-                  timeout server 30s
-                frontend web
-                  bind 127.0.0.1:%d
-                  default_backend farm
-                backend farm
-                  balance roundrobin
-                  cookie %s
-                """.formatted(port, ROUTE_COOKIE);
-        for (Farm.Node node : nodes) {
-            config += "  server " + node.name() + " 127.0.0.1:" + node.port() + " check inter 500ms fall 3 rise 2 cookie "
-                    + node.name() + "\n"; // the server's cookie value is its node's jvmRoute
-        }
-        haproxy = Balancer.start(config, port, dir.resolve("haproxy.cfg"), dir.resolve("haproxy.log"), false);
+        // Passive cookie mode: HAProxy reads the node's cookie (each server's is its jvmRoute) and
+        // never sets one. A dead server's users are sent to another, which puts its own route in.
+        haproxy = Balancer.http(nodes, port, "  cookie " + ROUTE_COOKIE + "\n", "cookie {node}",
+                Files.createTempDirectory("sessionfarm-haproxy"));
     }
 
     @AfterAll
@@ -82,73 +58,43 @@ class RouteStickinessIT extends FarmTestBase {
 
     @Test
     void usersStayOnTheirNodeAndMoveWithNothingLostWhenItIsKilled() throws Exception {
-        List<Client> users = new ArrayList<>();
-        Map<Client, String> home = new HashMap<>();
-        Map<Client, Integer> counters = new HashMap<>();
+        StickyUsers farmUsers = new StickyUsers(port, "/api/whoami", "counter");
         for (int u = 0; u < 6; u++) {
-            Client user = new Client();
-            Client.Reply first = user.get(through("/api/whoami"));
-            assertEquals(1, first.intField("counter"));
-            String node = first.field("node");
-            assertEquals(node, user.cookie(ROUTE_COOKIE), "the route cookie names the node that made the session");
-            users.add(user);
-            home.put(user, node);
-            counters.put(user, 1);
+            farmUsers.join();
+            Client user = farmUsers.users.get(u);
+            assertEquals(farmUsers.home.get(user), user.cookie(ROUTE_COOKIE), "the route cookie names the node that made the session");
         }
-        assertTrue(home.values().stream().distinct().count() >= 2, "round-robin spread the new sessions: " + home.values());
-        java.util.Random order = new java.util.Random(7);
-        for (int round = 0; round < 5; round++) {
-            // In another order each round, with a request without a session between: only the cookie keeps users home.
-            java.util.Collections.shuffle(users, order);
-            new Client().get(through("/api/ping"));
-            for (Client user : users) {
-                Client.Reply reply = user.get(through("/api/whoami"));
-                assertEquals(home.get(user), reply.field("node"), "sticky to its node");
-                assertEquals(counters.merge(user, 1, Integer::sum), reply.intField("counter"));
-                assertTrue(reply.header("Set-Cookie").stream().noneMatch(c -> c.startsWith(ROUTE_COOKIE + "=")),
-                        "no route cookie while the browser has the right one: " + reply.headers());
-            }
-        }
+        assertTrue(farmUsers.home.values().stream().distinct().count() >= 2, "round-robin spread the new sessions: "
+                + farmUsers.home.values());
+        farmUsers.rounds(5, "sticky to its node", (user, reply) -> assertTrue(reply.header("Set-Cookie").stream()
+                .noneMatch(c -> c.startsWith(ROUTE_COOKIE + "=")), "no route cookie while the browser has the right one: "
+                + reply.headers()));
         assertIdsCarryRoutes();
 
-        Farm.Node victim = nodes.get(nodes.stream().map(Farm.Node::name).toList().indexOf(home.get(users.get(0))));
+        String victimName = farmUsers.home.get(farmUsers.users.get(0));
+        Farm.Node victim = nodes.stream().filter(n -> n.name().equals(victimName)).findFirst().orElseThrow();
         farm.kill(victim);
-        for (Client user : users) {
-            Client.Reply moved = user.get(through("/api/whoami"));
-            assertEquals(200, moved.status());
-            assertEquals(counters.merge(user, 1, Integer::sum), moved.intField("counter"), "nothing acknowledged lost");
-            String now = moved.field("node");
+        for (Client user : farmUsers.users) {
+            String now = farmUsers.next(user).field("node");
             assertNotEquals(victim.name(), now);
-            if (home.get(user).equals(victim.name())) {
+            if (farmUsers.home.get(user).equals(victim.name())) {
                 assertEquals(now, user.cookie(ROUTE_COOKIE), "the new node put its route in");
-                home.put(user, now);
+                farmUsers.home.put(user, now);
             } else {
-                assertEquals(home.get(user), now, "users of the other nodes did not move");
+                assertEquals(farmUsers.home.get(user), now, "users of the other nodes did not move");
             }
         }
-        for (int round = 0; round < 5; round++) {
-            java.util.Collections.shuffle(users, order);
-            new Client().get(through("/api/ping"));
-            for (Client user : users) {
-                Client.Reply reply = user.get(through("/api/whoami"));
-                assertEquals(home.get(user), reply.field("node"), "sticky to its new node");
-                assertEquals(counters.merge(user, 1, Integer::sum), reply.intField("counter"));
-            }
-        }
+        farmUsers.rounds(5, "sticky to its new node", (user, reply) -> { });
         // The killed node back: its former users stay where they moved.
         farm.start(victim);
         farm.awaitUp(victim, START);
         boolean balancedAgain = false;
         for (int i = 0; i < 40 && !balancedAgain; i++) { // HAProxy's checks find it up (rise 2, every 500 ms)
-            balancedAgain = victim.name().equals(new Client().get(through("/api/ping")).field("node"));
+            balancedAgain = victim.name().equals(new Client().get(farmUsers.through("/api/ping")).field("node"));
             Thread.sleep(100);
         }
         assertTrue(balancedAgain, "HAProxy sends new users to the returned node again");
-        for (Client user : users) {
-            Client.Reply reply = user.get(through("/api/whoami"));
-            assertEquals(home.get(user), reply.field("node"), "no fail-back");
-            assertEquals(counters.merge(user, 1, Integer::sum), reply.intField("counter"));
-        }
+        farmUsers.rounds(1, "no fail-back", (user, reply) -> { });
     }
 
     @Test
@@ -179,10 +125,6 @@ class RouteStickinessIT extends FarmTestBase {
             }
             assertTrue(rows >= 6, "the sessions are stored: " + rows);
         }
-    }
-
-    private static URI through(String path) {
-        return URI.create("http://127.0.0.1:" + port + path);
     }
 
     private static void edit(Path file, String from, String to) throws Exception {
