@@ -102,7 +102,7 @@ class DashboardIT extends FarmTestBase {
                 lines += Integer.parseInt(series.group(1)) >= 3 ? 1 : 0;
             }
             assertTrue(lines >= (plot.equals("sessions") || plot.equals("latency") ? 3 : 1),
-                    plot + ": a line of at least three points for each node or kind: " + figure.group(1));
+                    plot + ": lines of at least three points (one a node in the per-node plots): " + figure.group(1));
         }
         // The load shows: lines that rose above zero, not only lines along the axis.
         for (String[] risen : List.of(new String[] {"sessions", "dash-a"}, new String[] {"sessions", "dash-c"},
@@ -125,8 +125,8 @@ class DashboardIT extends FarmTestBase {
             int[] box = java.util.Arrays.stream(attribute(dom, "<figure id=\"" + plot + "\">.*?data-box=\"([\\d,]+)\"")
                     .split(",")).mapToInt(Integer::parseInt).toArray();
             int columns = columnsWith(image, SERIES_COLORS, box);
-            assertTrue(columns > box[2] / 50, plot + ": a line above the axis across the plot in the screenshot, "
-                    + columns + " of its " + box[2] + " columns");
+            assertTrue(columns > box[2] / 50, plot + ": a line above the axis in more than 1/50 of the plot's columns"
+                    + " in the screenshot: " + columns + " of its " + box[2]);
         }
 
         farm.kill(nodes.get(2));

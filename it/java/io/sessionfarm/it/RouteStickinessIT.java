@@ -112,7 +112,7 @@ class RouteStickinessIT extends FarmTestBase {
         assertFalse(log.contains(node.property("sessionfarm.password", "?")), "no password in the log");
     }
 
-    /** Session ids end with the route of the node that made them, as on plain Tomcat. */
+    /** Session ids end with a node's route, as on plain Tomcat. */
     private static void assertIdsCarryRoutes() throws Exception {
         try (var db = java.sql.DriverManager.getConnection(databaseUrl, io.sessionfarm.store.TestDatabase.server().user(),
                 io.sessionfarm.store.TestDatabase.server().password());

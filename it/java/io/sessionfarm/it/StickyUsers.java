@@ -56,8 +56,8 @@ final class StickyUsers {
         return reply;
     }
 
-    /** The user's counter was raised by a request this class did not send. */
-    int raised(Client user) {
+    /** The count a request this class does not send should answer (the user's counter, raised by one). */
+    int expectRaisedElsewhere(Client user) {
         return counters.merge(user, 1, Integer::sum);
     }
 

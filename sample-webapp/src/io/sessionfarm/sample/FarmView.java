@@ -21,8 +21,12 @@ import java.util.concurrent.TimeUnit;
  */
 public final class FarmView {
 
-    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
     private static final long TIMEOUT_SECONDS = 2;
+
+    /** Made at the first poll: the shop page, which only lists the nodes, starts no client threads. */
+    private static final class Http {
+        static final HttpClient CLIENT = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(TIMEOUT_SECONDS)).build();
+    }
 
     private FarmView() {
     }
@@ -75,7 +79,7 @@ public final class FarmView {
         for (Map.Entry<String, String> node : nodes.entrySet()) {
             HttpRequest request = HttpRequest.newBuilder(URI.create(node.getValue() + "/api/stats"))
                     .timeout(Duration.ofSeconds(TIMEOUT_SECONDS)).build();
-            replies.add(HTTP.sendAsync(request, HttpResponse.BodyHandlers.ofString())
+            replies.add(Http.CLIENT.sendAsync(request, HttpResponse.BodyHandlers.ofString())
                     .orTimeout(TIMEOUT_SECONDS, TimeUnit.SECONDS) // the whole answer, body included
                     .handle((response, failure) -> {
                         Map<String, Object> entry = new LinkedHashMap<>();

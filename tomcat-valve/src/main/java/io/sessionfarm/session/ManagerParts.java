@@ -27,7 +27,8 @@ import io.sessionfarm.store.StoreSettings;
 /**
  * The working parts of a started {@link FarmManager}, wired together: the database and its gate,
  * the attribute keys, the store, the checkpointer, the session loader, the poller, the expiry
- * sweeper, the clock watch and, in sticky mode, the move notices (with their listener thread);
+ * sweeper, the clock watch, the rebinder (for a RouteBinderValve) and, in sticky mode, the move
+ * notices (with their listener thread);
  * and the two daemon threads that run the background work. Made when the Manager starts, stopped when it stops; the Manager's
  * JMX attributes read their counters.
  */

@@ -58,15 +58,18 @@ final class SessionRebinder {
         if (!gate.open()) {
             return requestedId;
         }
-        if (newId.equals(requestedId) && manager.localCopy(requestedId) != null) {
-            return requestedId; // this node's own session, held here: nothing to ask the store
+        if (newId.equals(requestedId) && moves == null && manager.localCopy(requestedId) != null) {
+            // Shared mode, this node's own session held here: Tomcat's lookup checks it anyway,
+            // and a second check here would cost every request a read.
+            return requestedId;
         }
         Session found = manager.findSession(requestedId);
         try {
             if (!(found instanceof FarmSession session)) {
-                // No such session; or moved by another node (after this node died and came back,
-                // or while a balancer sent its users elsewhere for a moment): follow the move.
-                return followed(requestedId);
+                // No such session; or moved by another node (after this node died and came back;
+                // in sticky mode also while a balancer sent its users elsewhere for a moment,
+                // whose move notice makes this node check its copy): follow the move.
+                return follow(requestedId);
             }
             if (newId.equals(requestedId)) {
                 return requestedId;
@@ -78,13 +81,13 @@ final class SessionRebinder {
                     return session.getIdInternal();
                 }
                 if (!session.isValid()) {
-                    return followed(requestedId); // dropped meanwhile: by a parallel request that found it moved, or ended
+                    return follow(requestedId); // dropped meanwhile: by a parallel request that found it moved, or ended
                 }
                 if (session.isStored() && !store.rebind(requestedId, newId, graceMillis)) {
                     // Another node moved it first, or it ended: this copy is stale.
                     gate.succeeded();
                     manager.goneElsewhere(session);
-                    return followed(requestedId);
+                    return follow(requestedId);
                 }
                 gate.succeeded();
                 manager.reboundInMemory(session, newId);
@@ -92,7 +95,11 @@ final class SessionRebinder {
                 if (moves != null) {
                     // Sticky mode: a live node that still trusts a copy under the old id checks it
                     // (and finds it moved) before it serves it again.
-                    moves.announce(requestedId);
+                    try {
+                        moves.announce(requestedId);
+                    } catch (SQLException e) {
+                        gate.failed(e); // the session has moved: this request carries it on
+                    }
                 }
                 return newId;
             } finally {
@@ -105,7 +112,7 @@ final class SessionRebinder {
     }
 
     /** Where the moves from {@code requestedId} within their grace lead, or {@code requestedId}. */
-    private String followed(String requestedId) throws SQLException {
+    private String follow(String requestedId) throws SQLException {
         String id = requestedId;
         for (int hop = 0; hop < MAX_HOPS; hop++) {
             String movedTo = store.movedTo(id);

@@ -24,8 +24,8 @@ final class Exchange {
     boolean rejected;
     /** The token this response sets, once one is set. */
     String cookieValue;
-    /** The route cookie was considered for this response (see {@link RouteCookie}). */
-    boolean routeStamped;
+    /** The route cookie was considered for this response, sent or not (see {@link RouteCookie}). */
+    boolean routeCookieHandled;
 
     private final SessionFarm farm;
     private final OutageMemory memory;

@@ -40,10 +40,10 @@ final class RouteCookie {
      * must not hand one user's route to others.
      */
     void stamp(Exchange exchange) {
-        if (name == null || exchange.routeStamped || exchange.response.isCommitted()) {
+        if (name == null || exchange.routeCookieHandled || exchange.response.isCommitted()) {
             return;
         }
-        exchange.routeStamped = true;
+        exchange.routeCookieHandled = true;
         Cookie[] cookies = exchange.request.getCookies();
         if (cookies != null) {
             for (Cookie presented : cookies) {
