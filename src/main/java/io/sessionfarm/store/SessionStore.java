@@ -99,23 +99,12 @@ public final class SessionStore {
     static final String RENAME_SESSION = """
             UPDATE sessionfarm_session SET id = ? WHERE app = ? AND id = ?""";
 
-    /** A session rebound to another node's id (RouteBinderValve): its old id leads to the new one until then. */
-    static final String RECORD_MOVE = """
-            INSERT INTO sessionfarm_session_moved (app, session_id, moved_to, until) VALUES (?, ?, ?, %s + ?)
-            ON CONFLICT (app, session_id) DO UPDATE SET moved_to = EXCLUDED.moved_to, until = EXCLUDED.until""".formatted(NOW);
-
-    static final String MOVED_TO = """
-            SELECT moved_to FROM sessionfarm_session_moved WHERE app = ? AND session_id = ? AND until > %s""".formatted(NOW);
-
-    static final String FORGET_MOVES = """
-            DELETE FROM sessionfarm_session_moved WHERE app = ? AND until < %s""".formatted(NOW);
-
     /**
      * The statements a request makes: each addresses one session id (a login, the old one), so
      * that the tables can be distributed by it (docs/scale.md). The sweep is not among them.
      */
     static final List<String> HOT_PATH = List.of(CREATE_CHECKPOINT, UPDATE_CHECKPOINT, SELECT_SESSION, LOCK_SESSION,
-            SELECT_STAMP, TOUCH, DELETE_SESSION, DELETE_IF_EXPIRED, RENAME_SESSION, RECORD_MOVE, MOVED_TO,
+            SELECT_STAMP, TOUCH, DELETE_SESSION, DELETE_IF_EXPIRED, RENAME_SESSION, MovedIds.RECORD_MOVE, MovedIds.MOVED_TO,
             SealedValues.SELECT_SEALED_ATTRIBUTES, SealedValues.RESEAL_ATTRIBUTE);
 
     /** Below the 1 s a node's socket waits at the least (storeTimeout is rounded up to seconds). */
@@ -375,15 +364,7 @@ public final class SessionStore {
         if (!atRest.sealing()) {
             return connections.timed(con -> renameRow(con, oldId, newId));
         }
-        // Sealed values are bound to their session's id: sealed again for the new one, in the
-        // same transaction. A value that cannot be opened stays as it is, unreadable.
-        return connections.transaction(con -> {
-            boolean moved = renameRow(con, oldId, newId);
-            if (moved) {
-                atRest.resealed(con, app, oldId, newId);
-            }
-            return moved;
-        });
+        return connections.transaction(con -> moveRow(con, oldId, newId));
     }
 
     /**
@@ -393,44 +374,34 @@ public final class SessionStore {
      */
     public boolean rebind(String oldId, String newId, long graceMillis) throws SQLException {
         return connections.transaction(con -> {
-            if (!renameRow(con, oldId, newId)) {
+            if (!moveRow(con, oldId, newId)) {
                 return false;
             }
-            if (atRest.sealing()) {
-                atRest.resealed(con, app, oldId, newId);
-            }
-            try (PreparedStatement ps = con.prepareStatement(RECORD_MOVE)) {
-                ps.setString(1, app);
-                ps.setString(2, oldId);
-                ps.setString(3, newId);
-                ps.setLong(4, graceMillis);
-                ps.executeUpdate();
-            }
+            MovedIds.record(con, app, oldId, newId, graceMillis);
             return true;
         });
     }
 
     /** The id {@code oldId} was rebound to, while its grace lasts; else null. */
     public String movedTo(String oldId) throws SQLException {
-        return connections.timed(con -> {
-            try (PreparedStatement ps = con.prepareStatement(MOVED_TO)) {
-                ps.setString(1, app);
-                ps.setString(2, oldId);
-                try (ResultSet rs = ps.executeQuery()) {
-                    return rs.next() ? rs.getString(1) : null;
-                }
-            }
-        });
+        return connections.timed(con -> MovedIds.movedTo(con, app, oldId));
     }
 
     /** Forgets the old ids whose grace is over (the expiry sweep's). */
     public int forgetOldMoves() throws SQLException {
-        return connections.timed(con -> {
-            try (PreparedStatement ps = con.prepareStatement(FORGET_MOVES)) {
-                ps.setString(1, app);
-                return ps.executeUpdate();
-            }
-        });
+        return connections.timed(con -> MovedIds.forgetOld(con, app));
+    }
+
+    /**
+     * The row to its new id. Sealed values are bound to their session's id: sealed again for the
+     * new one, in the caller's transaction. A value that cannot be opened stays as it is, unreadable.
+     */
+    private boolean moveRow(Connection con, String oldId, String newId) throws SQLException {
+        boolean moved = renameRow(con, oldId, newId);
+        if (moved && atRest.sealing()) {
+            atRest.resealed(con, app, oldId, newId);
+        }
+        return moved;
     }
 
     private boolean renameRow(Connection con, String oldId, String newId) throws SQLException {

@@ -6,9 +6,7 @@ import java.util.TreeMap;
 
 import jakarta.servlet.ServletException;
 
-import org.apache.catalina.Container;
 import org.apache.catalina.Context;
-import org.apache.catalina.Engine;
 import org.apache.catalina.LifecycleException;
 import org.apache.catalina.Valve;
 import org.apache.catalina.connector.Request;
@@ -66,15 +64,10 @@ public final class RouteBinderValve extends ValveBase {
         } catch (IllegalArgumentException e) {
             throw new LifecycleException(sm.getString("routeBinderValve.badConfiguration", getContainer().getName(), e.getMessage()));
         }
-        route = null;
-        for (Container c = getContainer(); c != null; c = c.getParent()) {
-            if (c instanceof Engine engine && engine.getJvmRoute() != null && !engine.getJvmRoute().isBlank()) {
-                route = engine.getJvmRoute();
-            }
-        }
-        if (route == null || !route.matches("[A-Za-z0-9_-]{1,64}")) {
-            throw new LifecycleException(sm.getString("routeBinderValve.noJvmRoute", getContainer().getName(),
-                    route == null ? "not set" : "[" + route + "]"));
+        try {
+            route = SessionFarm.usableJvmRoute(getContainer());
+        } catch (IllegalArgumentException e) {
+            throw new LifecycleException(sm.getString("routeBinderValve.noJvmRoute", getContainer().getName(), e.getMessage()));
         }
         for (Valve valve : getContainer().getPipeline().getValves()) {
             // By name: the session package knows nothing of the token package (docs/layout.md).

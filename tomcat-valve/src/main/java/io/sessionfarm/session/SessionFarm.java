@@ -2,7 +2,9 @@ package io.sessionfarm.session;
 
 import java.io.IOException;
 
+import org.apache.catalina.Container;
 import org.apache.catalina.Context;
+import org.apache.catalina.Engine;
 import org.apache.catalina.LifecycleException;
 import org.apache.catalina.Session;
 
@@ -17,6 +19,28 @@ import io.sessionfarm.store.StoredSession.Stamp;
  * handed itself to the companion.
  */
 public interface SessionFarm {
+
+    /**
+     * The {@code jvmRoute} of the Engine above {@code container}, for a valve that puts it in a
+     * cookie or a session id: letters, digits, _ and -.
+     *
+     * @throws IllegalArgumentException saying what is there instead ("not set", or the value), for the valve's message
+     */
+    static String usableJvmRoute(Container container) {
+        String route = null;
+        for (Container c = container; c != null && route == null; c = c.getParent()) {
+            if (c instanceof Engine engine) {
+                route = engine.getJvmRoute();
+            }
+        }
+        if (route == null || route.isBlank()) {
+            throw new IllegalArgumentException("not set");
+        }
+        if (!route.matches("[A-Za-z0-9_-]{1,64}")) {
+            throw new IllegalArgumentException("[" + route + "]");
+        }
+        return route;
+    }
 
     /**
      * A valve that works beside the Manager on its store. The Manager finds it in its context's

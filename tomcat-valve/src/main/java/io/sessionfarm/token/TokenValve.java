@@ -14,7 +14,6 @@ import jakarta.servlet.http.Cookie;
 
 import org.apache.catalina.Container;
 import org.apache.catalina.Context;
-import org.apache.catalina.Engine;
 import org.apache.catalina.LifecycleException;
 import org.apache.catalina.Session;
 import org.apache.catalina.connector.Request;
@@ -153,10 +152,13 @@ public final class TokenValve extends ValveBase implements SessionFarm.Companion
         } catch (IllegalArgumentException e) {
             throw new LifecycleException(sm.getString("tokenValve.badConfiguration", app, e.getMessage()));
         }
-        String jvmRoute = jvmRoute(context);
-        if (settings.routeCookie() != null && (jvmRoute == null || !jvmRoute.matches("[A-Za-z0-9_-]{1,64}"))) {
-            throw new LifecycleException(sm.getString("tokenValve.noJvmRoute", app, settings.routeCookie(),
-                    jvmRoute == null ? "not set" : "[" + jvmRoute + "]"));
+        String jvmRoute = null;
+        if (settings.routeCookie() != null) {
+            try {
+                jvmRoute = SessionFarm.usableJvmRoute(context);
+            } catch (IllegalArgumentException e) {
+                throw new LifecycleException(sm.getString("tokenValve.noJvmRoute", app, settings.routeCookie(), e.getMessage()));
+            }
         }
         Set<SessionTrackingMode> tracking = context.getServletContext().getEffectiveSessionTrackingModes();
         if (!tracking.isEmpty()) {
@@ -221,17 +223,6 @@ public final class TokenValve extends ValveBase implements SessionFarm.Companion
             CURRENT.set(outer);
             farm.prefetched(null, null);
         }
-    }
-
-    /** The {@code jvmRoute} of the Engine above {@code context}, or null. */
-    private static String jvmRoute(Context context) {
-        for (Container c = context; c != null; c = c.getParent()) {
-            if (c instanceof Engine engine) {
-                String route = engine.getJvmRoute();
-                return route == null || route.isBlank() ? null : route;
-            }
-        }
-        return null;
     }
 
     /** Finds the request's token, if any, and decides what it is worth. */
